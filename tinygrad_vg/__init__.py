@@ -1,0 +1,25 @@
+"""tinygrad_vg: a small reverse-mode autodiff engine on numpy, a zoo of plain and
+skip-connected deep nets, and a lab for the vanishing-gradient problem.
+
+    import numpy as np, tinygrad_vg as tg
+    x = tg.Tensor(np.random.randn(3, 4), requires_grad=True)
+    w = tg.Tensor(np.random.randn(4, 2), requires_grad=True)
+    (x.tanh() @ w).sum().backward()
+    x.grad, w.grad
+"""
+from . import autograd  # first: tensor.py imports it
+from .autograd import Function, detect_anomaly, enable_grad, is_grad_enabled, no_grad, tape
+from .tensor import Tensor, tensor
+from . import functional, kernels, ops
+from .functional import (
+    abs, clip, concatenate, exp, log, logsumexp, matmul, relu, sigmoid, softmax, sqrt, stack,
+    tanh, where,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
+    "tape", "functional", "kernels", "ops", "abs", "clip", "concatenate", "exp", "log", "logsumexp",
+    "matmul", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh", "where", "__version__",
+]

@@ -1,0 +1,294 @@
+"""The tape: how operations are recorded and how backward walks them.
+
+Design:
+- Every differentiable operation is a `Function` instance: a node. Calling
+  `SomeOp.apply(*inputs)` runs `forward` on plain numpy arrays and, when grad mode
+  is on and an input requires grad, stamps the node with a sequence number and
+  links the output tensor to it. Sequence numbers give the execution order: a
+  node's inputs always come from nodes with smaller numbers.
+- `backward` collects the nodes reachable from the loss with an explicit stack
+  (no recursion: a 100,000-step chain is fine), visits them in decreasing
+  sequence order, and keeps the gradient of each intermediate in a local dict
+  only until its node has used it.
+- Broadcasting is undone here, once, for every op (`reduce_to_shape`).
+- References point one way only: tensor -> node -> input tensors. A node never
+  refers to its output tensor, so there are no cycles and memory is returned by
+  reference counting alone. After backward (unless retain_graph=True) each node
+  drops its inputs and saved arrays; backward through it again raises.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+__all__ = [
+    "Function", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
+    "backward", "tape", "reduce_to_shape", "RemovableHandle",
+]
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.anomaly = False
+
+
+_state = _ThreadState()
+_sequence = itertools.count()
+
+
+def is_grad_enabled() -> bool:
+    """True when operations are being recorded on the tape (per thread)."""
+    return _state.grad_enabled
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode for the current thread."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._previous: list[bool] = []
+
+    def __enter__(self) -> None:
+        self._previous.append(_state.grad_enabled)
+        _state.grad_enabled = self.enabled
+
+    def __exit__(self, *exc: Any) -> None:
+        _state.grad_enabled = self._previous.pop()
+
+    def __call__(self, fn: Callable) -> Callable:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with _GradMode(self.enabled):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+def no_grad() -> _GradMode:
+    """Stop recording: `with tg.no_grad(): ...` or `@tg.no_grad()`. Thread-local."""
+    return _GradMode(False)
+
+
+def enable_grad() -> _GradMode:
+    """Record again inside a `no_grad` region."""
+    return _GradMode(True)
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Raise FloatingPointError naming the first op whose forward or backward makes NaN/Inf."""
+    previous = _state.anomaly
+    _state.anomaly = True
+    try:
+        yield
+    finally:
+        _state.anomaly = previous
+
+
+class RemovableHandle:
+    """Returned by register_hook; `handle.remove()` unregisters the hook."""
+
+    def __init__(self, hooks: list, hook: Callable) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _check_finite(array: np.ndarray, what: str) -> None:
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise FloatingPointError(f"anomaly: {what} produced NaN or Inf")
+
+
+class Function:
+    """One recorded operation (a node of the tape).
+
+    Subclasses define `forward(self, *arrays, **params) -> array`, storing on `self`
+    what backward needs, and `backward(self, grad_out) -> tuple of arrays`, one
+    gradient per input (None for an input that needs none). Both work on plain
+    numpy arrays; the gradient returned for an input may have the broadcast
+    shape: the engine reduces it to the input's shape.
+    """
+
+    float_only = True   # ops that make no sense on integers refuse them with a TypeError
+    hooks: list | tuple = ()   # gradient hooks of the output tensor (Tensor.register_hook)
+    retained = None            # weakref to the output tensor after Tensor.retain_grad()
+
+    # set by apply when the node is recorded
+    seq: int
+    inputs: tuple | None
+    needs_grad: tuple
+
+    def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad_out: np.ndarray) -> tuple:
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @classmethod
+    def apply(cls, *inputs: Any, **params: Any) -> Any:
+        tensors = as_tensors(inputs, cls.__name__)
+        fn = cls()
+        if cls.float_only:
+            for t in tensors:
+                if t.data.dtype.kind != "f":
+                    raise TypeError(
+                        f"{cls.__name__} needs float32 or float64 tensors, got dtype "
+                        f"{t.data.dtype}; convert first, e.g. x.astype(np.float64)")
+        out = fn.forward(*[t.data for t in tensors], **params)
+        if _state.anomaly:
+            _check_finite(out, f"forward of {cls.__name__}")
+        result = Tensor._from_op(out)
+        if _state.grad_enabled and out.dtype.kind == "f" and any(t._requires_grad for t in tensors):
+            fn.seq = next(_sequence)
+            fn.inputs = tensors
+            fn.needs_grad = tuple(t.requires_grad for t in tensors)
+            result.node = fn
+            result._requires_grad = True
+        return result
+
+    def saved_arrays(self) -> dict[str, np.ndarray]:
+        """What this node keeps for backward (its numpy-array attributes)."""
+        return {k: v for k, v in vars(self).items() if isinstance(v, np.ndarray)}
+
+    def release(self) -> None:
+        """Drop inputs and saved arrays; a later backward through this node raises."""
+        seq = self.seq
+        self.__dict__.clear()
+        self.seq, self.inputs = seq, None
+
+    def __repr__(self) -> str:
+        return f"<{self.name} node #{getattr(self, 'seq', '?')}>"
+
+
+def as_tensors(values: tuple, op_name: str) -> tuple:
+    """Tensors pass through; numpy arrays and Python numbers become constant tensors.
+
+    A Python number takes the float dtype of the tensors it meets, so
+    `float32_tensor * 2.0` stays float32, as in PyTorch.
+    """
+    if all(type(v) is Tensor for v in values):
+        return values
+    float_dtype = None
+    for v in values:
+        if isinstance(v, Tensor) and v.data.dtype.kind == "f":
+            float_dtype = v.data.dtype
+            break
+    out = []
+    for v in values:
+        if isinstance(v, Tensor):
+            out.append(v)
+        elif isinstance(v, (bool, int, float, np.number)) and not isinstance(v, np.ndarray):
+            if float_dtype is not None and not isinstance(v, (bool, np.bool_)):
+                out.append(Tensor(np.asarray(v, dtype=float_dtype)))
+            else:
+                out.append(Tensor(np.asarray(v)))
+        elif isinstance(v, (np.ndarray, list, tuple)):
+            out.append(Tensor(v))
+        else:
+            raise TypeError(f"{op_name} got an input of type {type(v).__name__}; accepted: "
+                            "Tensor, numpy array, Python int/float")
+    return tuple(out)
+
+
+def reduce_to_shape(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Undo broadcasting: sum grad over the axes that forward broadcast to reach its shape."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    if grad.shape != shape:
+        raise RuntimeError(f"internal error: gradient of shape {grad.shape} cannot be "
+                           f"reduced to input shape {shape}")
+    return grad
+
+
+def _graph(root: Function) -> list[Function]:
+    """The nodes reachable from root, in execution (sequence) order. No recursion."""
+    seen = {id(root)}
+    stack, nodes = [root], []
+    while stack:
+        node = stack.pop()
+        if node.inputs is None:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time: node {node.name} "
+                f"#{node.seq} has already freed its saved values. Pass retain_graph=True "
+                "to the first backward() if you need to backward twice.")
+        nodes.append(node)
+        for t in node.inputs:
+            parent = t.node
+            if parent is not None and id(parent) not in seen:
+                seen.add(id(parent))
+                stack.append(parent)
+    nodes.sort(key=lambda n: n.seq)
+    return nodes
+
+
+def tape(tensor: Any) -> list[Function]:
+    """The recorded nodes that produced `tensor`, in the order they were executed."""
+    return [] if tensor.node is None else _graph(tensor.node)
+
+
+def _apply_hooks(hooks: list, grad: np.ndarray) -> np.ndarray:
+    for hook in hooks:
+        new = hook(grad)
+        if new is not None:
+            grad = np.asarray(new)
+    return grad
+
+
+def backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> None:
+    """Accumulate d(root)/d(leaf) * grad into every leaf that requires grad."""
+    if root.node is None:   # a leaf: its gradient is the seed itself
+        root._accumulate(_apply_hooks(root._hooks, grad))
+        return
+    anomaly = _state.anomaly
+    grads: dict[int, np.ndarray] = {id(root.node): grad}
+    leaves: dict[int, list] = {}     # id -> [tensor, summed gradient]
+    for node in reversed(_graph(root.node)):
+        grad_out = grads.pop(id(node), None)   # released as soon as it is used
+        if grad_out is None:
+            continue
+        if node.hooks:
+            grad_out = _apply_hooks(node.hooks, grad_out)
+        if node.retained is not None:
+            kept = node.retained()
+            if kept is not None:
+                kept._accumulate(grad_out)
+        grad_inputs = node.backward(grad_out)
+        for t, needs, g in zip(node.inputs, node.needs_grad, grad_inputs):
+            if not needs or g is None:
+                continue
+            g = reduce_to_shape(g, t.data.shape)
+            if g.dtype != t.data.dtype:
+                g = g.astype(t.data.dtype)
+            if anomaly:
+                _check_finite(g, f"backward of {node.name} (node #{node.seq})")
+            if t.node is not None:
+                key = id(t.node)
+                grads[key] = g if key not in grads else grads[key] + g
+            elif id(t) in leaves:
+                leaves[id(t)][1] = leaves[id(t)][1] + g
+            else:
+                leaves[id(t)] = [t, g]
+        if not retain_graph:
+            node.release()
+    for t, g in leaves.values():
+        t._accumulate(_apply_hooks(t._hooks, g))
+
+
+from .tensor import Tensor  # noqa: E402  (tensor.py imports this module first)

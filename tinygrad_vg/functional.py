@@ -1,0 +1,102 @@
+"""Functions on tensors, numpy/PyTorch style: `tg.functional.gelu(x)`,
+`tg.functional.cross_entropy(logits, target)`. Each is a thin call to one op."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from . import ops
+from .tensor import Tensor
+
+__all__ = [
+    "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "leaky_relu", "elu", "softplus",
+    "gelu", "softmax", "log_softmax", "logsumexp", "mse_loss", "cross_entropy", "matmul",
+    "linear", "concatenate", "stack", "where", "clip", "sum", "mean", "max", "min", "var", "reshape",
+    "transpose",
+]
+
+
+def exp(x: Any) -> Tensor: return ops.Exp.apply(x)
+def log(x: Any) -> Tensor: return ops.Log.apply(x)
+def sqrt(x: Any) -> Tensor: return ops.Sqrt.apply(x)
+def abs(x: Any) -> Tensor: return ops.Abs.apply(x)  # noqa: A001 (numpy's name)
+def tanh(x: Any) -> Tensor: return ops.Tanh.apply(x)
+def sigmoid(x: Any) -> Tensor: return ops.Sigmoid.apply(x)
+def relu(x: Any) -> Tensor: return ops.Relu.apply(x)
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor: return ops.LeakyRelu.apply(x, negative_slope=negative_slope)
+def elu(x: Any, alpha: float = 1.0) -> Tensor: return ops.Elu.apply(x, alpha=alpha)
+def gelu(x: Any) -> Tensor: return ops.Gelu.apply(x)
+
+
+def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return ops.Softplus.apply(x, beta=beta, threshold=threshold)
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor: return ops.Softmax.apply(x, axis=axis)
+def log_softmax(x: Any, axis: int = -1) -> Tensor: return ops.LogSoftmax.apply(x, axis=axis)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    return ops.LogSumExp.apply(x, axis=axis, keepdims=keepdims)
+
+
+def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean squared error; shapes must match exactly (no silent broadcasting)."""
+    return ops.MSELoss.apply(pred, target, reduction=reduction)
+
+
+def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """Cross-entropy from logits (N, C) and class indices (N,) or probabilities (N, C)."""
+    return ops.CrossEntropy.apply(logits, target, reduction=reduction)
+
+
+def matmul(a: Any, b: Any) -> Tensor: return ops.MatMul.apply(a, b)
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
+    """x @ weight^T + bias, one node on the tape (torch.nn.functional.linear)."""
+    return ops.Linear.apply(x, weight) if bias is None else ops.Linear.apply(x, weight, bias)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    return ops.Concatenate.apply(*tensors, axis=axis)
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    return ops.Stack.apply(*tensors, axis=axis)
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """Elements of a where cond is True, else of b; cond is a bool array or tensor (not differentiated)."""
+    return ops.Where.apply(a, b, cond=cond)
+
+
+def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    return ops.Clip.apply(x, lo=min, hi=max)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    return ops.Sum.apply(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    return ops.Mean.apply(x, axis=axis, keepdims=keepdims)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    return ops.Max.apply(x, axis=axis, keepdims=keepdims)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    return ops.Min.apply(x, axis=axis, keepdims=keepdims)
+
+
+def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    return ops.Var.apply(x, axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+def reshape(x: Any, shape: Sequence[int]) -> Tensor:
+    return ops.Reshape.apply(x, shape=tuple(shape))
+
+
+def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
+    return ops.Transpose.apply(x, axes=None if axes is None else tuple(axes))

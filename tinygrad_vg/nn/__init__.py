@@ -1,0 +1,14 @@
+"""The layer zoo: Module and friends, layers with torch.nn's names, deep nets, initializers."""
+from . import init
+from .. import functional
+from .activation import ACTIVATIONS, ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh, make_activation
+from .deep import KINDS, DeepMLP, HighwayBlock, PlainBlock, ResidualBlock, deep_mlp
+from .linear import BatchNorm1d, LayerNorm, Linear
+from .module import Module, ModuleList, Parameter, Sequential
+
+__all__ = [
+    "init", "functional", "ACTIVATIONS", "ELU", "GELU", "Identity", "LeakyReLU", "ReLU", "Sigmoid",
+    "Softplus", "Tanh", "make_activation", "KINDS", "DeepMLP", "HighwayBlock", "PlainBlock",
+    "ResidualBlock", "deep_mlp", "BatchNorm1d", "LayerNorm", "Linear", "Module", "ModuleList",
+    "Parameter", "Sequential",
+]

@@ -1,0 +1,145 @@
+"""Deep nets of width-preserving blocks: plain, residual and highway (seeds 000, 002, 004).
+
+    plain:    h = f(norm(linear(h)))                        keys blocks.i.linear.*
+    residual: h = h + f(norm(linear(h)))                    keys blocks.i.linear.*
+    highway:  T = sigmoid(gate(h)); C = f(norm(transform(h)))
+              h = T * C + (1 - T) * h                       keys blocks.i.transform.*, blocks.i.gate.*
+
+Why they differ (seed 004): d h_l / d h_{l-1} is f'(.) W for a plain block, so the
+gradient at layer 1 is a product of L such matrices and shrinks or grows
+geometrically; a residual block adds the identity, f'(.) W + I, which keeps a path
+of weight 1 through every layer; a highway block's carry term (1 - T) is that path
+with a learned, data-dependent weight (a gate bias of -2 starts it at about 0.88).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from ..tensor import Tensor
+from .init import INITIALIZERS, constant_
+from .activation import make_activation
+from .linear import BatchNorm1d, LayerNorm, Linear, check_features
+from .module import Module, ModuleList
+
+__all__ = ["PlainBlock", "ResidualBlock", "HighwayBlock", "DeepMLP", "deep_mlp", "KINDS", "NORMS"]
+
+KINDS = ("plain", "residual", "highway")
+NORMS = (None, "batch", "layer")
+
+
+def _make_norm(norm: str | None, width: int, dtype: Any) -> Module | None:
+    if norm is None:
+        return None
+    if norm == "batch":
+        return BatchNorm1d(width, dtype=dtype)
+    if norm == "layer":
+        return LayerNorm(width, dtype=dtype)
+    raise ValueError(f"unknown norm {norm!r}; accepted: None, 'batch', 'layer'")
+
+
+class PlainBlock(Module):
+    """h = f(norm(linear(h)))"""
+
+    def __init__(self, width: int, activation: str = "tanh", init_name: str = "xavier_normal",
+                 norm: str | None = None, dtype: Any = np.float32, rng: Any = None, init_scale: float = 1.0) -> None:
+        super().__init__()
+        self.linear = Linear(width, width, dtype=dtype, rng=rng, init_name=init_name,
+                             activation=activation, init_scale=init_scale)
+        self.norm = _make_norm(norm, width, dtype)
+        self.act = make_activation(activation)
+
+    def branch(self, h: Tensor) -> Tensor:
+        z = self.linear(h)
+        if self.norm is not None:
+            z = self.norm(z)
+        return self.act(z)
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.branch(h)
+
+
+class ResidualBlock(PlainBlock):
+    """h = h + f(norm(linear(h)))"""
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h + self.branch(h)
+
+
+class HighwayBlock(Module):
+    """T = sigmoid(gate(h)); h = T * f(norm(transform(h))) + (1 - T) * h"""
+
+    def __init__(self, width: int, activation: str = "tanh", init_name: str = "xavier_normal",
+                 norm: str | None = None, dtype: Any = np.float32, rng: Any = None,
+                 init_scale: float = 1.0, gate_bias: float = -2.0) -> None:
+        super().__init__()
+        self.transform = Linear(width, width, dtype=dtype, rng=rng, init_name=init_name,
+                                activation=activation, init_scale=init_scale)
+        self.gate = Linear(width, width, dtype=dtype, rng=rng, init_name=init_name,
+                           activation="sigmoid", init_scale=init_scale)
+        constant_(self.gate.bias, gate_bias)
+        self.norm = _make_norm(norm, width, dtype)
+        self.act = make_activation(activation)
+
+    def forward(self, h: Tensor) -> Tensor:
+        t = F.sigmoid(self.gate(h))
+        c = self.transform(h)
+        if self.norm is not None:
+            c = self.norm(c)
+        c = self.act(c)
+        return t * c + (1 - t) * h
+
+
+class DeepMLP(Module):
+    """`depth` blocks of one kind, width in and width out: blocks.0 ... blocks.{depth-1}."""
+
+    def __init__(self, kind: str, width: int, depth: int, activation: str = "tanh",
+                 init: str = "xavier_normal", norm: str | None = None, dtype: Any = np.float32,
+                 rng: Any = None, init_scale: float = 1.0, gate_bias: float = -2.0) -> None:
+        super().__init__()
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}; accepted: {', '.join(KINDS)}")
+        for name, n in (("width", width), ("depth", depth)):
+            if not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"deep_mlp: {name} must be a positive int, got {n!r}")
+        if norm not in NORMS:
+            raise ValueError(f"unknown norm {norm!r}; accepted: None, 'batch', 'layer'")
+        make_activation(activation)   # validates the name before building anything
+        if init not in INITIALIZERS:
+            raise ValueError(f"unknown init {init!r}; accepted: {', '.join(INITIALIZERS)}")
+        self.kind, self.width, self.depth, self.activation = kind, int(width), int(depth), activation
+        rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+        common = dict(activation=activation, init_name=init, norm=norm, dtype=dtype, rng=rng,
+                      init_scale=init_scale)
+        if kind == "highway":
+            blocks = [HighwayBlock(width, gate_bias=gate_bias, **common) for _ in range(depth)]
+        else:
+            cls = PlainBlock if kind == "plain" else ResidualBlock
+            blocks = [cls(width, **common) for _ in range(depth)]
+        self.blocks = ModuleList(blocks)
+
+    def forward(self, x: Any) -> Tensor:
+        h = check_features(f"deep_mlp({self.kind}, width={self.width})", x, self.width)
+        for block in self.blocks:
+            h = block(h)
+        return h
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, width={self.width}, depth={self.depth}, activation={self.activation!r}"
+
+
+
+def deep_mlp(kind: str, width: int, depth: int, activation: str = "tanh", init: str = "xavier_normal",
+             norm: str | None = None, dtype: Any = np.float32, rng: Any = None, init_scale: float = 1.0,
+             gate_bias: float = -2.0) -> DeepMLP:
+    """A deep net of `depth` width-preserving blocks of `kind` (plain, residual, highway).
+
+    activation: a name in nn.ACTIVATIONS; init: a name in nn.init.INITIALIZERS
+    ("scaled_normal" uses init_scale as s in N(0, s^2/n)); norm: None, "batch" or "layer"
+    after each block's linear map; gate_bias: the highway gates' starting bias; rng: a
+    numpy Generator or an int seed.
+    """
+    return DeepMLP(kind, width, depth, activation=activation, init=init, norm=norm, dtype=dtype,
+                   rng=rng, init_scale=init_scale, gate_bias=gate_bias)

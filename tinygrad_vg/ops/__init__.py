@@ -1,0 +1,18 @@
+"""The ops: one class per operation, forward and backward side by side.
+
+Modules by family: elementwise (arithmetic and math), activation, reduce, shape,
+linalg, loss. Shape letters used in docstrings: N batch, C classes, D features.
+"""
+from .activation import Elu, Gelu, LeakyRelu, Relu, Sigmoid, Softplus, Tanh
+from .elementwise import Abs, Add, Cast, Clip, Div, Exp, Log, Mul, Neg, Pow, Sqrt, Sub
+from .linalg import Linear, MatMul
+from .loss import CrossEntropy, LogSoftmax, MSELoss, Softmax
+from .reduce import LogSumExp, Max, Mean, Min, Sum, Var
+from .shape import Concatenate, GetItem, Reshape, Stack, Transpose, Where
+
+__all__ = [
+    "Abs", "Add", "Cast", "Clip", "Concatenate", "CrossEntropy", "Div", "Elu", "Exp", "Gelu",
+    "GetItem", "LeakyRelu", "Linear", "Log", "LogSoftmax", "LogSumExp", "MSELoss", "MatMul", "Max", "Mean",
+    "Min", "Mul", "Neg", "Pow", "Relu", "Reshape", "Sigmoid", "Softmax", "Softplus", "Sqrt",
+    "Stack", "Sub", "Sum", "Tanh", "Transpose", "Var", "Where",
+]

@@ -1,0 +1,100 @@
+"""Activation functions. tanh, sigmoid and relu run through the fused kernels of
+tinygrad_vg.kernels (compiled or numpy twin); tanh and sigmoid differentiate from
+their saved output, so backward needs no second transcendental call."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import erf
+
+from .. import kernels
+from ..autograd import Function
+
+
+class Tanh(Function):
+    """y = tanh(x);  grad_x = grad_out * (1 - y^2)"""
+
+    def forward(self, x):
+        self.y = kernels.tanh_forward(x)
+        return self.y
+
+    def backward(self, grad_out):
+        return (kernels.tanh_backward(grad_out, self.y),)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-x));  grad_x = grad_out * y * (1 - y)   (at most grad_out / 4)"""
+
+    def forward(self, x):
+        self.y = kernels.sigmoid_forward(x)
+        return self.y
+
+    def backward(self, grad_out):
+        return (kernels.sigmoid_backward(grad_out, self.y),)
+
+
+class Relu(Function):
+    """y = max(x, 0);  grad_x = grad_out * [x > 0]"""
+
+    def forward(self, x):
+        self.x = x
+        return kernels.relu_forward(x)
+
+    def backward(self, grad_out):
+        return (kernels.relu_backward(grad_out, self.x),)
+
+
+class LeakyRelu(Function):
+    """y = x if x > 0 else slope * x;  grad_x = grad_out * (1 if x > 0 else slope)"""
+
+    def forward(self, x, negative_slope=0.01):
+        self.positive = x > 0
+        self.slope = negative_slope
+        return np.where(self.positive, x, x * x.dtype.type(negative_slope))
+
+    def backward(self, grad_out):
+        return (np.where(self.positive, grad_out, grad_out * self.slope),)
+
+
+class Elu(Function):
+    """y = x if x > 0 else alpha (exp(x) - 1);  grad_x = grad_out * (1 if x > 0 else y + alpha)"""
+
+    def forward(self, x, alpha=1.0):
+        self.positive = x > 0
+        self.alpha = alpha
+        self.y = np.where(self.positive, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
+        return self.y
+
+    def backward(self, grad_out):
+        return (np.where(self.positive, grad_out, grad_out * (self.y + self.alpha)),)
+
+
+class Softplus(Function):
+    """y = log(1 + exp(beta x)) / beta (y = x where beta x > threshold);
+    grad_x = grad_out * sigmoid(beta x) (grad_out where beta x > threshold)"""
+
+    def forward(self, x, beta=1.0, threshold=20.0):
+        if beta <= 0:
+            raise ValueError(f"softplus: beta must be > 0, got {beta}")
+        bx = x * beta
+        self.linear = bx > threshold
+        self.bx = bx
+        return np.where(self.linear, x, np.logaddexp(0, bx) / beta).astype(x.dtype, copy=False)
+
+    def backward(self, grad_out):
+        return (np.where(self.linear, grad_out, grad_out * kernels.sigmoid_forward(self.bx)),)
+
+
+class Gelu(Function):
+    """y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2 (exact, as torch's default);
+    grad_x = grad_out * (Phi(x) + x phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)"""
+
+    def forward(self, x):
+        self.x = x
+        self.cdf = 0.5 * (1.0 + erf(x / math.sqrt(2.0)))
+        return (x * self.cdf).astype(x.dtype, copy=False)
+
+    def backward(self, grad_out):
+        pdf = np.exp(-0.5 * self.x * self.x) / math.sqrt(2.0 * math.pi)
+        return (grad_out * (self.cdf + self.x * pdf),)

@@ -1,0 +1,175 @@
+"""Arithmetic and elementwise math. Inputs broadcast as in numpy; the engine sums
+the gradient back over broadcast axes, so backward here returns full-shape arrays."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+
+
+def _check_broadcast(op: str, a: np.ndarray, b: np.ndarray) -> None:
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together "
+                         "(numpy rules: trailing dimensions must be equal or 1)") from None
+
+
+class Add(Function):
+    """y = a + b;  grad_a = grad_out, grad_b = grad_out"""
+    float_only = False
+
+    def forward(self, a, b):
+        if a.shape != b.shape:
+            _check_broadcast("add", a, b)
+        return a + b
+
+    def backward(self, grad_out):
+        return grad_out, grad_out
+
+
+class Sub(Function):
+    """y = a - b;  grad_a = grad_out, grad_b = -grad_out"""
+    float_only = False
+
+    def forward(self, a, b):
+        if a.shape != b.shape:
+            _check_broadcast("sub", a, b)
+        return a - b
+
+    def backward(self, grad_out):
+        return grad_out, (-grad_out if self.needs_grad[1] else None)
+
+
+class Mul(Function):
+    """y = a * b;  grad_a = grad_out * b, grad_b = grad_out * a"""
+    float_only = False
+
+    def forward(self, a, b):
+        if a.shape != b.shape:
+            _check_broadcast("mul", a, b)
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, grad_out):
+        return (grad_out * self.b if self.needs_grad[0] else None,
+                grad_out * self.a if self.needs_grad[1] else None)
+
+
+class Div(Function):
+    """y = a / b;  grad_a = grad_out / b, grad_b = -grad_out * a / b^2 = -grad_out * y / b"""
+
+    def forward(self, a, b):
+        if a.shape != b.shape:
+            _check_broadcast("div", a, b)
+        self.b = b
+        self.y = a / b
+        return self.y
+
+    def backward(self, grad_out):
+        grad_a = grad_out / self.b
+        return grad_a, (-grad_a * self.y if self.needs_grad[1] else None)
+
+
+class Pow(Function):
+    """y = a ** b;  grad_a = grad_out * b * a^(b-1), grad_b = grad_out * y * log(a)"""
+
+    def forward(self, a, b):
+        if a.shape != b.shape:
+            _check_broadcast("pow", a, b)
+        self.a, self.b = a, b
+        self.y = a ** b
+        return self.y
+
+    def backward(self, grad_out):
+        grad_a = grad_out * self.b * self.a ** (self.b - 1) if self.needs_grad[0] else None
+        grad_b = None
+        if self.needs_grad[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                grad_b = grad_out * self.y * np.log(self.a)
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    """y = -x;  grad_x = -grad_out"""
+    float_only = False
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, grad_out):
+        return (-grad_out,)
+
+
+class Exp(Function):
+    """y = exp(x);  grad_x = grad_out * y"""
+
+    def forward(self, x):
+        self.y = np.exp(x)
+        return self.y
+
+    def backward(self, grad_out):
+        return (grad_out * self.y,)
+
+
+class Log(Function):
+    """y = log(x);  grad_x = grad_out / x   (x > 0)"""
+
+    def forward(self, x):
+        self.x = x
+        return np.log(x)
+
+    def backward(self, grad_out):
+        return (grad_out / self.x,)
+
+
+class Sqrt(Function):
+    """y = sqrt(x);  grad_x = grad_out / (2 y)   (x > 0)"""
+
+    def forward(self, x):
+        self.y = np.sqrt(x)
+        return self.y
+
+    def backward(self, grad_out):
+        return (grad_out / (2 * self.y),)
+
+
+class Abs(Function):
+    """y = |x|;  grad_x = grad_out * sign(x)   (0 at x = 0, as in PyTorch)"""
+
+    def forward(self, x):
+        self.x = x
+        return np.abs(x)
+
+    def backward(self, grad_out):
+        return (grad_out * np.sign(self.x),)
+
+
+class Clip(Function):
+    """y = min(max(x, lo), hi);  grad_x = grad_out where lo <= x <= hi, else 0"""
+
+    def forward(self, x, lo=None, hi=None):
+        if lo is None and hi is None:
+            raise ValueError("clip: give at least one of min and max")
+        self.x, self.lo, self.hi = x, lo, hi
+        return np.clip(x, lo, hi).astype(x.dtype, copy=False)
+
+    def backward(self, grad_out):
+        inside = np.ones(self.x.shape, dtype=bool)
+        if self.lo is not None:
+            inside &= self.x >= self.lo
+        if self.hi is not None:
+            inside &= self.x <= self.hi
+        return (grad_out * inside,)
+
+
+class Cast(Function):
+    """y = x as dtype;  grad_x = grad_out (the engine casts it back to x's dtype).
+    A cast to an integer dtype is allowed but is not differentiable (the result needs no grad)."""
+    float_only = False
+
+    def forward(self, x, dtype):
+        return x.astype(dtype)
+
+    def backward(self, grad_out):
+        return (grad_out,)

@@ -1,0 +1,73 @@
+"""Matrix product with numpy's rules: 1-D operands are promoted and the added
+axis removed again; leading (batch) axes broadcast. Shapes: a (..., N, K),
+b (..., K, M), y (..., N, M)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import Function
+
+
+class MatMul(Function):
+    """y = a @ b;  grad_a = grad_out @ b^T,  grad_b = a^T @ grad_out   (T swaps the last two axes)"""
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: both operands need at least 1 dimension; got shapes "
+                             f"{a.shape} and {b.shape} (use * for scalars)")
+        k_a = a.shape[-1]
+        k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+        if k_a != k_b:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned: "
+                             f"{k_a} (last axis of a) != {k_b} ({'only' if b.ndim == 1 else 'second-to-last'} axis of b)")
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch dimensions of {a.shape} and {b.shape} cannot be broadcast") from None
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, grad_out):
+        a, b = self.a, self.b
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g = grad_out
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2)
+        if b.ndim == 1:
+            g = np.expand_dims(g, -1)
+        grad_a = grad_b = None
+        if self.needs_grad[0]:
+            grad_a = g @ np.swapaxes(b2, -1, -2)
+            if a.ndim == 1:
+                grad_a = grad_a[..., 0, :]
+        if self.needs_grad[1]:
+            grad_b = np.swapaxes(a2, -1, -2) @ g
+            if b.ndim == 1:
+                grad_b = grad_b[..., 0]
+        return grad_a, grad_b
+
+
+class Linear(Function):
+    """y = x @ W^T + b   (x (..., D_in), W (D_out, D_in), b (D_out,) or absent: torch.nn.functional.linear);
+    grad_x = grad_out @ W,  grad_W = grad_out^T x (summed over batch axes),  grad_b = grad_out summed over batch axes"""
+
+    def forward(self, x, weight, bias=None):
+        if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+            raise ValueError(f"linear: input of shape {x.shape} needs last dimension {weight.shape[-1]} "
+                             f"to match weight of shape {weight.shape} (out_features, in_features)")
+        if bias is not None and bias.shape != (weight.shape[0],):
+            raise ValueError(f"linear: bias shape {bias.shape} must be ({weight.shape[0]},)")
+        self.x, self.weight = x, weight
+        y = x @ weight.T
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(self, grad_out):
+        x2 = self.x.reshape(-1, self.x.shape[-1])
+        g2 = grad_out.reshape(-1, grad_out.shape[-1])
+        grad_x = (grad_out @ self.weight) if self.needs_grad[0] else None
+        grad_w = (g2.T @ x2) if self.needs_grad[1] else None
+        grad_b = g2.sum(axis=0) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
+        return grad_x, grad_w, grad_b
