@@ -11,6 +11,8 @@ from . import autograd  # first: tensor.py imports it
 from .autograd import Function, detect_anomaly, enable_grad, is_grad_enabled, no_grad, tape
 from .tensor import Tensor, tensor
 from . import functional, kernels, ops
+from .gradcheck import GradcheckError, gradcheck, jacobians
+from . import nn, optim, testing  # noqa: E402  (testing needs hypothesis: the `test` extra)
 from .functional import (
     abs, clip, concatenate, exp, log, logsumexp, matmul, relu, sigmoid, softmax, sqrt, stack,
     tanh, where,
@@ -20,6 +22,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
-    "tape", "functional", "kernels", "ops", "abs", "clip", "concatenate", "exp", "log", "logsumexp",
+    "tape", "gradcheck", "jacobians", "GradcheckError", "nn", "optim", "testing", "functional", "kernels", "ops", "abs", "clip", "concatenate", "exp", "log", "logsumexp",
     "matmul", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh", "where", "__version__",
 ]

@@ -154,6 +154,8 @@ class Tensor:
         return self.data
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if copy:   # numpy 2 asks for a copy through this argument (np.array(t))
+            return np.array(self.data, dtype=dtype, copy=True)
         return self.data if dtype is None else self.data.astype(dtype)
 
     def item(self) -> Any:

@@ -5,10 +5,11 @@ from .activation import ACTIVATIONS, ELU, GELU, Identity, LeakyReLU, ReLU, Sigmo
 from .deep import KINDS, DeepMLP, HighwayBlock, PlainBlock, ResidualBlock, deep_mlp
 from .linear import BatchNorm1d, LayerNorm, Linear
 from .module import Module, ModuleList, Parameter, Sequential
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
     "init", "functional", "ACTIVATIONS", "ELU", "GELU", "Identity", "LeakyReLU", "ReLU", "Sigmoid",
     "Softplus", "Tanh", "make_activation", "KINDS", "DeepMLP", "HighwayBlock", "PlainBlock",
     "ResidualBlock", "deep_mlp", "BatchNorm1d", "LayerNorm", "Linear", "Module", "ModuleList",
-    "Parameter", "Sequential",
+    "Parameter", "Sequential", "RNNCell", "GRUCell", "LSTMCell", "RNN", "GRU", "LSTM",
 ]

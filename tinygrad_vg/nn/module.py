@@ -47,18 +47,32 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() "
                                "before assigning attributes")
-        for table in (self._parameters, self._modules, self._buffers):
-            table.pop(name, None)
+        # as torch: a name re-assigned with the same kind keeps its place (so state_dict
+        # order is stable), and an array assigned to a buffer's name stays a buffer
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            kind = self._parameters
         elif isinstance(value, Module):
-            self._modules[name] = value
+            kind = self._modules
+        elif name in self._buffers and isinstance(value, (np.ndarray, np.generic)):
+            kind = self._buffers
+        else:
+            kind = None
+        for table in (self._parameters, self._modules, self._buffers):
+            if table is not kind:
+                table.pop(name, None)
+        if kind is not None:
+            kind[name] = value
         object.__setattr__(self, name, value)
 
     def register_buffer(self, name: str, array: np.ndarray) -> None:
         """A state array that is not trained (e.g. BatchNorm's running mean); it is in state_dict."""
-        self.__setattr__(name, array)
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() "
+                               "before registering buffers")
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
         self._buffers[name] = array
+        object.__setattr__(self, name, array)
 
     def __delattr__(self, name: str) -> None:
         for table in (self._parameters, self._modules, self._buffers):
@@ -155,9 +169,15 @@ class Module:
 
     # ----- state --------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameters and buffers by dotted name, as copies of their numpy arrays."""
-        state = {name: p.data.copy() for name, p in self.named_parameters()}
-        state.update({name: np.array(b, copy=True) for name, b in self.named_buffers()})
+        """Parameters and buffers by dotted name, as copies of their numpy arrays, in torch's
+        order: each module's parameters, then its buffers, then its children's."""
+        state = {}
+        for path, module in self.named_modules():
+            prefix = f"{path}." if path else ""
+            for name, p in module._parameters.items():
+                state[prefix + name] = p.data.copy()
+            for name, b in module._buffers.items():
+                state[prefix + name] = np.array(b, copy=True)
         return state
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:

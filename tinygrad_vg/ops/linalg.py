@@ -32,10 +32,10 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g = grad_out
+        if b.ndim == 1:   # b first: for 1-D @ 1-D grad_out is 0-d and needs (1,) before (1, 1)
+            g = np.expand_dims(g, -1)
         if a.ndim == 1:
             g = np.expand_dims(g, -2)
-        if b.ndim == 1:
-            g = np.expand_dims(g, -1)
         grad_a = grad_b = None
         if self.needs_grad[0]:
             grad_a = g @ np.swapaxes(b2, -1, -2)

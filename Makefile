@@ -1,0 +1,57 @@
+# make venv    create $(VENV), install the package editable with its test and plot
+#              extras; this compiles the Cython kernels (rebuilt when csrc/ changes)
+# make test    the whole suite twice: compiled kernels, then TINYGRAD_VG_BACKEND=numpy
+# make demo    the `tinygrad-vg demo` run
+# make bench   benchmarks/run_all.py (installs the bench extra)
+# make clean   build products; `make distclean` also removes $(VENV)
+# Needs only python3 (>= 3.9), a C compiler and make; everything else comes from PyPI.
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tinygrad_vg-installed
+BENCH_STAMP := $(VENV)/.tinygrad_vg-bench-installed
+# The [build-system] requires of pyproject.toml: installed into the venv so that the
+# editable build reuses them (--no-build-isolation) instead of fetching them per build.
+BUILD_DEPS := "setuptools>=64" wheel "Cython>=3" "numpy>=1.25" scipy
+SOURCES := pyproject.toml setup.py $(wildcard csrc/*.pyx csrc/*.pxd)
+
+.PHONY: venv test demo bench clean distclean
+
+venv: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(SOURCES) | $(BIN)/python
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install --upgrade $(BUILD_DEPS)
+	$(BIN)/python -m pip install --no-build-isolation -e ".[test,plot]"
+	@# Fail here, not in the tests, if the extension is not importable from outside the tree.
+	cd / && $(abspath $(BIN))/python -c "import tinygrad_vg._kernels as k; print('built', k.__file__)"
+	touch $@
+
+test: $(STAMP)
+	@echo "== the suite with the compiled kernels =="
+	$(BIN)/python -m pytest -q
+	@echo "== the suite again with the numpy kernels =="
+	TINYGRAD_VG_BACKEND=numpy $(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/tinygrad-vg demo
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --no-build-isolation -e ".[bench]"
+	touch $@
+
+bench: $(BENCH_STAMP)
+	@if [ -f benchmarks/run_all.py ]; then $(BIN)/python benchmarks/run_all.py; \
+	else echo "benchmarks/run_all.py does not exist yet"; fi
+
+clean:
+	rm -rf build dist *.egg-info csrc/*.c csrc/*.html tinygrad_vg/*.so .pytest_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -f $(STAMP) $(BENCH_STAMP)
+
+distclean: clean
+	rm -rf $(VENV)

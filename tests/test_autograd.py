@@ -1,0 +1,308 @@
+"""tinygrad_vg/autograd.py: the tape, backward, grad mode, hooks, anomaly mode."""
+import threading
+
+import numpy as np
+import pytest
+
+import tinygrad_vg as tg
+
+
+def leaf(values, dtype=np.float64):
+    return tg.Tensor(np.asarray(values, dtype=dtype), requires_grad=True)
+
+
+# ----- the tape ------------------------------------------------------------------------
+def test_tape_lists_the_nodes_in_execution_order():
+    x, w = leaf([1.0, 2.0]), leaf([0.5, -0.5])
+    a = x.exp()            # recorded first
+    b = w.tanh()           # second, on another branch
+    loss = (a * b + x).sum()
+    nodes = tg.tape(loss)
+    assert [node.name for node in nodes] == ["Exp", "Tanh", "Mul", "Add", "Sum"]
+    assert [node.seq for node in nodes] == sorted(node.seq for node in nodes)
+
+
+def test_tape_of_a_leaf_is_empty_and_constants_are_not_recorded():
+    x = leaf([1.0])
+    assert tg.tape(x) == []
+    constant = tg.Tensor([1.0, 2.0])
+    assert tg.tape(constant * 2.0) == []
+    assert [n.name for n in tg.tape(x * constant)] == ["Mul"]
+
+
+def test_a_shared_subexpression_appears_once_on_the_tape():
+    x = leaf([1.0, 2.0])
+    h = x.tanh()
+    loss = (h * h + h).sum()
+    assert [node.name for node in tg.tape(loss)] == ["Tanh", "Mul", "Add", "Sum"]
+
+
+# ----- retain_graph and the freed graph ----------------------------------------------------------
+def test_retain_graph_allows_a_second_backward_that_doubles_the_gradients():
+    x = leaf([1.0, -2.0, 3.0])
+    loss = (x * x).sum()
+    loss.backward(retain_graph=True)
+    first = x.grad.copy()
+    np.testing.assert_array_equal(first, 2 * x.data)
+    loss.backward()
+    np.testing.assert_array_equal(x.grad, 2 * first)
+
+
+def test_second_backward_through_a_freed_graph_raises_and_mentions_retain_graph():
+    x = leaf([1.0, 2.0])
+    loss = (x.exp() * 3.0).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        loss.backward()
+
+
+def test_backward_through_a_partly_freed_graph_raises():
+    x = leaf([1.0, 2.0])
+    h = x.tanh()
+    h.sum().backward()                    # frees the Tanh node
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        (h * 2.0).sum().backward()
+
+
+# ----- grad mode ---------------------------------------------------------------------------------
+def test_no_grad_as_context_manager_records_nothing_and_restores_the_mode():
+    x = leaf([1.0, 2.0])
+    with tg.no_grad():
+        assert not tg.is_grad_enabled()
+        y = x * 2.0
+    assert tg.is_grad_enabled()
+    assert not y.requires_grad and y.node is None
+    np.testing.assert_array_equal(y.data, [2.0, 4.0])
+
+
+def test_no_grad_restores_the_mode_after_an_exception():
+    with pytest.raises(ZeroDivisionError):
+        with tg.no_grad():
+            1 / 0
+    assert tg.is_grad_enabled()
+
+
+def test_no_grad_as_decorator():
+    @tg.no_grad()
+    def double(t):
+        assert not tg.is_grad_enabled()
+        return t * 2.0
+
+    x = leaf([1.0])
+    assert not double(x).requires_grad
+    assert tg.is_grad_enabled()
+    assert (x * 2.0).requires_grad
+
+
+def test_enable_grad_inside_no_grad():
+    x = leaf([1.0, 2.0])
+    with tg.no_grad():
+        with tg.enable_grad():
+            y = x * 3.0
+        z = x * 3.0
+        assert not tg.is_grad_enabled()
+    assert y.requires_grad and not z.requires_grad
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
+
+
+def test_no_grad_is_per_thread():
+    x = leaf([1.0, 2.0])
+    inside_no_grad, main_done = threading.Event(), threading.Event()
+    seen_in_thread = {}
+
+    def worker():
+        with tg.no_grad():
+            inside_no_grad.set()
+            main_done.wait(timeout=10)
+            seen_in_thread["requires_grad"] = (x * 2.0).requires_grad
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert inside_no_grad.wait(timeout=10)
+    # the other thread sits inside no_grad right now; this thread still records
+    assert tg.is_grad_enabled()
+    assert (x * 2.0).requires_grad
+    main_done.set()
+    thread.join(timeout=10)
+    assert seen_in_thread == {"requires_grad": False}
+
+
+def test_a_new_thread_records_even_when_the_main_thread_is_in_no_grad():
+    x = leaf([1.0])
+    seen = {}
+    with tg.no_grad():
+        thread = threading.Thread(target=lambda: seen.update(requires_grad=(x * 2.0).requires_grad))
+        thread.start()
+        thread.join(timeout=10)
+    assert seen == {"requires_grad": True}
+
+
+# ----- detach ---------------------------------------------------------------------------------------
+def test_detach_cuts_the_graph_and_shares_the_data():
+    x = leaf([1.0, 2.0, 3.0])
+    h = x * 2.0
+    d = h.detach()
+    assert d.node is None and not d.requires_grad and d.is_leaf
+    assert np.shares_memory(d.data, h.data)
+    (d * x).sum().backward()      # d is a constant: dL/dx = d, nothing flows through h
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0, 6.0])
+
+
+# ----- hooks and retain_grad ----------------------------------------------------------------------------
+def test_hook_on_a_leaf_sees_and_can_replace_the_gradient():
+    x = leaf([1.0, 2.0])
+    seen = []
+    x.register_hook(lambda g: seen.append(g.copy()))
+    x.register_hook(lambda g: g * 10.0)
+    (x * 3.0).sum().backward()
+    np.testing.assert_array_equal(seen[0], [3.0, 3.0])
+    np.testing.assert_array_equal(x.grad, [30.0, 30.0])
+
+
+def test_hook_on_an_intermediate_replaces_the_gradient_flowing_upstream():
+    x = leaf([1.0, 2.0])
+    h = x * 2.0
+    seen = []
+
+    def hook(grad):
+        seen.append(grad.copy())
+        return grad * 0.5
+
+    h.register_hook(hook)
+    (h * h).sum().backward()
+    np.testing.assert_array_equal(seen[0], 2 * h.data)                # dL/dh
+    np.testing.assert_array_equal(x.grad, 2.0 * 0.5 * 2 * h.data)     # scaled by the hook
+
+
+def test_removed_hook_is_not_called():
+    x = leaf([1.0])
+    calls = []
+    handle = x.register_hook(lambda g: calls.append(1))
+    handle.remove()
+    handle.remove()          # removing twice is harmless
+    (x * 2.0).sum().backward()
+    assert calls == []
+    np.testing.assert_array_equal(x.grad, [2.0])
+
+
+def test_retain_grad_keeps_the_gradient_of_an_intermediate():
+    x = leaf([1.0, -2.0])
+    kept, dropped = x * 3.0, x * 4.0
+    kept.retain_grad()
+    (kept * kept + dropped).sum().backward()
+    np.testing.assert_array_equal(kept.grad, 2 * kept.data)
+    assert dropped.grad is None
+
+
+# ----- accumulation and aliasing ---------------------------------------------------------------------------
+def test_gradients_accumulate_across_backward_calls_on_separate_graphs():
+    x = leaf([1.0, 2.0])
+    (x * 2.0).sum().backward()
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0 + 2.0, 2.0 + 4.0])
+
+
+def test_using_a_tensor_twice_sums_both_contributions():
+    x = leaf([1.0, 2.0])
+    (x + x).backward(np.array([3.0, 5.0]))
+    np.testing.assert_array_equal(x.grad, [6.0, 10.0])
+
+
+def test_gradients_of_different_leaves_never_alias():
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    grad_out = np.array([1.0, 1.0])
+    (a + b).backward(grad_out)
+    assert a.grad is not b.grad
+    assert not np.shares_memory(a.grad, b.grad)
+    assert not np.shares_memory(a.grad, grad_out) and not np.shares_memory(b.grad, grad_out)
+    a.grad[0] = 100.0
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0])
+    np.testing.assert_array_equal(grad_out, [1.0, 1.0])
+
+
+def test_backward_on_a_leaf_copies_the_given_gradient():
+    x = leaf([1.0, 2.0])
+    grad = np.array([7.0, 8.0])
+    x.backward(grad)
+    assert not np.shares_memory(x.grad, grad)
+    np.testing.assert_array_equal(x.grad, grad)
+
+
+# every op, run forward and backward; no input array (nor the upstream gradient) may change
+F = tg.functional
+MUTATION_CASES = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / (b * b + 1.0),
+    "pow": lambda a, b: (a * a + 1.0) ** b,
+    "exp_log_sqrt_abs": lambda a, b: (a.exp() + b.abs()).log() + (a * a + 1.0).sqrt(),
+    "tanh_sigmoid_relu": lambda a, b: a.tanh() + b.sigmoid() + a.relu(),
+    "gelu_elu_leaky_softplus": lambda a, b: F.gelu(a) + F.elu(b) + F.leaky_relu(a) + F.softplus(b),
+    "clip": lambda a, b: a.clip(-0.5, 0.5) + b,
+    "sum_mean_max_min": lambda a, b: a.sum(axis=0) + b.mean(axis=0) + a.max(axis=0) + b.min(axis=0),
+    "var_logsumexp": lambda a, b: a.var(axis=0) + b.logsumexp(axis=0),
+    "matmul": lambda a, b: a @ b.T,
+    "reshape_getitem_transpose": lambda a, b: a.reshape(-1)[::-1].reshape(a.shape).T.T + b[[0, 0]],
+    "concatenate_stack": lambda a, b: tg.concatenate([a, b], axis=1) + tg.stack([a, b], axis=-1).sum(),
+    "where": lambda a, b: tg.where(a.data > 0, a, b),
+    "softmax_log_softmax": lambda a, b: F.log_softmax(a) + F.softmax(b, axis=0),
+    "mse_cross_entropy": lambda a, b: F.mse_loss(a, b) + F.cross_entropy(a, F.softmax(b)),
+}
+
+
+@pytest.mark.parametrize("name", list(MUTATION_CASES))
+def test_forward_and_backward_never_mutate_their_inputs(name):
+    rng = np.random.default_rng(15)
+    a_np, b_np = rng.normal(size=(2, 3)), rng.normal(size=(2, 3))
+    a_copy, b_copy = a_np.copy(), b_np.copy()
+    a, b = tg.Tensor(a_np, requires_grad=True), tg.Tensor(b_np, requires_grad=True)
+    out = MUTATION_CASES[name](a, b)
+    grad_out = rng.normal(size=out.shape)
+    grad_copy = grad_out.copy()
+    out.backward(grad_out)
+    np.testing.assert_array_equal(a_np, a_copy)
+    np.testing.assert_array_equal(b_np, b_copy)
+    np.testing.assert_array_equal(grad_out, grad_copy)
+    assert a.grad is not None and b.grad is not None
+
+
+# ----- a long chain -----------------------------------------------------------------------------------
+def test_backward_through_a_100000_node_chain_needs_no_recursion():
+    x = leaf([1.0, 2.0])
+    h = x
+    for _ in range(100_000):   # an even number of negations: h == x, dh/dx = identity
+        h = -h
+    assert len(tg.tape(h)) == 100_000
+    h.backward(np.array([3.0, -5.0]))
+    np.testing.assert_array_equal(x.grad, [3.0, -5.0])
+
+
+# ----- anomaly mode --------------------------------------------------------------------------------------
+def test_detect_anomaly_names_the_op_whose_forward_made_nan():
+    x = leaf([1.0, -1.0])
+    with np.errstate(all="ignore"), tg.detect_anomaly():
+        y = x * 2.0
+        with pytest.raises(FloatingPointError, match="Log"):
+            y.log()
+
+
+def test_detect_anomaly_names_the_op_whose_backward_made_inf():
+    x = leaf([0.0, 4.0])
+    with np.errstate(all="ignore"), tg.detect_anomaly():
+        loss = (x.sqrt() * 2.0).sum()       # forward is finite: sqrt(0) = 0
+        with pytest.raises(FloatingPointError, match="Sqrt"):
+            loss.backward()
+
+
+def test_without_detect_anomaly_nan_passes_silently():
+    x = leaf([-1.0])
+    with np.errstate(all="ignore"):
+        y = x.log()
+    assert np.isnan(y.data).all()
+    with tg.detect_anomaly():
+        pass
+    with np.errstate(all="ignore"):
+        x.sqrt().sum().backward()       # the anomaly mode was switched off again on exit
+    assert np.isnan(x.grad).all()

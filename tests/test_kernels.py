@@ -1,0 +1,317 @@
+"""Compiled kernels against their numpy twins (tinygrad_vg/kernels.py).
+
+What "equal" means here:
+- tanh_backward, sigmoid_backward, relu_forward, relu_backward: bit for bit (NaN
+  where the twin has NaN). Both sides do the same IEEE operations in the same
+  order; the extension is built with -ffp-contract=off so no FMA sneaks in.
+- tanh_forward, sigmoid_forward: within TRANSCENDENTAL_ULPS units in the last
+  place, because libm's tanh/exp and numpy's (SIMD) tanh/exp round differently.
+  Measured on x86-64 (AVX2, glibc, numpy 2.4): at most 3 ulp for both kernels in
+  both dtypes, over 2^28 float32 bit patterns (every 16th) and 22M float64 values;
+  each side is within about 2.5 ulp of the exact value.
+- matmul: the two sides call different BLAS builds (scipy's and numpy's), which may
+  sum in different orders, so both are held to the standard gemm error bound
+  |C - C_exact| <= (k + 1) * (eps * (|op(a)| @ |op(b)|) + tiny), checked against a
+  float64 (or long double) product; tiny, the smallest normal float, covers underflow.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tinygrad_vg import kernels
+
+TRANSCENDENTAL_ULPS = 4  # measured 3; one more for other libm/numpy builds
+ROOT = Path(__file__).resolve().parents[1]
+
+UNARY = ["tanh_forward", "sigmoid_forward", "relu_forward"]
+BINARY = {"tanh_backward": ("grad_out", "y"), "sigmoid_backward": ("grad_out", "y"),
+          "relu_backward": ("grad_out", "x")}
+EXACT = {"tanh_backward", "sigmoid_backward", "relu_forward", "relu_backward"}
+LAYOUTS = ["C", "F", "strided", "reversed", "transposed"]
+
+
+# ---------------------------------------------------------------- helpers
+
+def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """How many representable floats lie between a and b (0 where both are NaN)."""
+    int_type = np.int32 if a.dtype == np.float32 else np.int64
+    ia = a.view(int_type).astype(np.int64)
+    ib = b.view(int_type).astype(np.int64)
+    # Map the sign-magnitude bit patterns onto one monotone integer line.
+    low = np.iinfo(int_type).min
+    ia = np.where(ia < 0, low - ia, ia)
+    ib = np.where(ib < 0, low - ib, ib)
+    return np.where(np.isnan(a) & np.isnan(b), 0, np.abs(ia - ib))
+
+
+def assert_kernel_equal(name: str, got: np.ndarray, want: np.ndarray):
+    assert got.dtype == want.dtype and got.shape == want.shape
+    if name in EXACT:
+        np.testing.assert_array_equal(got, want, err_msg=name, strict=True)
+    else:
+        assert np.array_equal(np.isnan(got), np.isnan(want)), name
+        worst = int(ulp_distance(got, want).max(initial=0))
+        assert worst <= TRANSCENDENTAL_ULPS, f"{name}: {worst} ulp apart"
+
+
+def with_layout(base: np.ndarray, layout: str) -> np.ndarray:
+    """An array equal to base, laid out in memory as `layout` says."""
+    if layout == "C" or base.ndim == 0:
+        return base.copy()
+    if layout == "F":
+        return np.asfortranarray(base)
+    if layout == "strided":  # every other element of a bigger array along each axis
+        big = np.full(tuple(2 * s for s in base.shape), np.nan, dtype=base.dtype)
+        view = big[tuple(slice(None, None, 2) for _ in base.shape)]
+        view[...] = base
+        return view
+    if layout == "reversed":  # negative strides
+        flipped = np.flip(base).copy()
+        return np.flip(flipped)
+    if layout == "transposed":  # the transpose of a C array: F-like for 2-D, neither for 3-D+
+        return np.ascontiguousarray(base.T).T
+    raise AssertionError(layout)
+
+
+dtypes = st.sampled_from([np.float32, np.float64])
+shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5)
+layouts = st.sampled_from(LAYOUTS)
+
+
+@st.composite
+def float_arrays(draw, dtype, shape, finite=False, bound=None):
+    elements = st.floats(width=np.dtype(dtype).itemsize * 8,
+                         allow_nan=not finite, allow_infinity=not finite,
+                         min_value=None if bound is None else -bound,
+                         max_value=None if bound is None else bound)
+    base = draw(hnp.arrays(dtype, shape, elements=elements))
+    return with_layout(base, draw(layouts))
+
+
+# ---------------------------------------------------------------- compiled == numpy twin
+
+@pytest.mark.parametrize("name", UNARY)
+@given(data=st.data(), dtype=dtypes, shape=shapes)
+def test_unary_matches_numpy_twin(compiled_kernels, name, data, dtype, shape):
+    x = data.draw(float_arrays(dtype, shape), label="x")
+    x_before = x.copy()
+    got = getattr(compiled_kernels, name)(x)
+    with np.errstate(all="ignore"):  # hypothesis picks huge values and signalling NaNs
+        want = getattr(kernels.reference, name)(x)
+    assert_kernel_equal(name, got, want)
+    np.testing.assert_array_equal(x, x_before)  # input untouched
+    assert not np.shares_memory(got, x)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@given(data=st.data(), dtype=dtypes, shape=shapes)
+def test_binary_matches_numpy_twin(compiled_kernels, name, data, dtype, shape):
+    grad_out = data.draw(float_arrays(dtype, shape), label="grad_out")
+    other = data.draw(float_arrays(dtype, shape), label=BINARY[name][1])
+    got = getattr(compiled_kernels, name)(grad_out, other)
+    with np.errstate(all="ignore"):  # overflow to inf is part of what is compared
+        want = getattr(kernels.reference, name)(grad_out, other)
+    assert_kernel_equal(name, got, want)
+
+
+@pytest.mark.parametrize("name", UNARY + sorted(BINARY))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(0,), (3, 0), (0, 4, 2), (1, 1), (), (7,)])
+def test_small_and_empty_shapes(kernel_impl, name, dtype, shape):
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal(shape).astype(dtype)]
+    if name in BINARY:
+        args.append(rng.uniform(-1, 1, shape).astype(dtype))
+    got = getattr(kernel_impl, name)(*args)
+    assert isinstance(got, np.ndarray) and got.shape == shape and got.dtype == dtype
+    assert_kernel_equal(name, got, getattr(kernels.reference, name)(*args))
+
+
+@pytest.mark.parametrize("name", UNARY + sorted(BINARY))
+def test_contiguous_order_is_kept(kernel_impl, name):
+    """C or F input -> output in the same order (worked on in place, not copied)."""
+    for order in "CF":
+        x = np.asarray(np.random.default_rng(1).standard_normal((4, 3)), order=order)
+        out = getattr(kernel_impl, name)(*([x, x] if name in BINARY else [x]))
+        assert out.flags[f"{order}_CONTIGUOUS"]
+
+
+def test_numpy_scalars_and_broadcast_views(kernel_impl):
+    row = np.linspace(-3, 3, 5)
+    x = np.broadcast_to(row, (4, 5))  # stride 0, read-only
+    for name in UNARY:
+        got = getattr(kernel_impl, name)(x)
+        assert_kernel_equal(name, got, getattr(kernels.reference, name)(np.array(x)))
+    got = kernel_impl.tanh_forward(np.float64(0.5))
+    assert got.shape == () and got == pytest.approx(np.tanh(0.5), rel=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_is_stable_for_large_inputs(kernel_impl, dtype):
+    x = np.array([-1e30, -1000.0, -100.0, 0.0, 100.0, 1000.0, 1e30, -np.inf, np.inf], dtype=dtype)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        y = kernel_impl.sigmoid_forward(x)
+    assert np.all(np.isfinite(y)) and np.all((y >= 0) & (y <= 1))
+    assert y[0] == 0 and y[3] == 0.5 and y[6] == 1 and y[7] == 0 and y[8] == 1
+    assert 0 < y[2] < 1e-40 or dtype == np.float32  # exp(-100) survives in float64
+
+
+def test_special_values(kernel_impl):
+    x = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, -2.0, 2.0])
+    assert np.isnan(kernel_impl.relu_forward(x)[0])  # NaN propagates
+    np.testing.assert_array_equal(kernel_impl.relu_forward(x)[1:], [0, np.inf, 0, 0, 0, 2])
+    np.testing.assert_array_equal(kernel_impl.tanh_forward(x)[1:3], [-1, 1])
+    np.testing.assert_array_equal(kernel_impl.relu_backward(np.ones_like(x), x),
+                                  [0, 0, 1, 0, 0, 0, 1])
+
+
+# ---------------------------------------------------------------- bad input, both sets
+
+BAD_DTYPES = [np.int64, np.int32, np.bool_, np.float16, np.complex128, object]
+
+
+@pytest.mark.parametrize("bad", BAD_DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", UNARY + sorted(BINARY))
+def test_bad_dtype_raises_type_error(kernel_impl, name, bad):
+    x = np.ones((2, 3), dtype=bad)
+    good = np.ones((2, 3))
+    calls = [(x,)] if name in UNARY else [(x, good), (good, x)]
+    for args in calls:
+        with pytest.raises(TypeError, match=rf"{name}: .*dtype {np.dtype(bad)}.*float32 or float64"):
+            getattr(kernel_impl, name)(*args)
+
+
+def test_non_arrays_raise_type_error(kernel_impl):
+    with pytest.raises(TypeError, match=r"tanh_forward: x must be a numpy array.*got list"):
+        kernel_impl.tanh_forward([1.0, 2.0])
+    with pytest.raises(TypeError, match=r"relu_backward: x must be a numpy array.*got float"):
+        kernel_impl.relu_backward(np.ones(2), 1.0)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_mismatch_raises(kernel_impl, name):
+    first, second = BINARY[name]
+    f = getattr(kernel_impl, name)
+    with pytest.raises(ValueError, match=rf"{name}: {first} has shape \(2, 3\) but {second} has shape \(3, 2\)"):
+        f(np.ones((2, 3)), np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"no broadcasting"):
+        f(np.ones((2, 3)), np.ones(3))
+    with pytest.raises(TypeError, match=rf"{name}: {first} is float32 but {second} is float64"):
+        f(np.ones(3, np.float32), np.ones(3))
+
+
+# ---------------------------------------------------------------- matmul
+
+@st.composite
+def matmul_cases(draw):
+    dtype = draw(dtypes)
+    m, k, n = (draw(st.integers(0, 7)) for _ in range(3))
+    trans_a, trans_b = draw(st.booleans()), draw(st.booleans())
+    elements = st.floats(-100, 100, width=np.dtype(dtype).itemsize * 8)
+    a = draw(hnp.arrays(dtype, (k, m) if trans_a else (m, k), elements=elements))
+    b = draw(hnp.arrays(dtype, (n, k) if trans_b else (k, n), elements=elements))
+    a = with_layout(a, draw(st.sampled_from(["C", "F", "strided", "reversed"])))
+    b = with_layout(b, draw(st.sampled_from(["C", "F", "strided", "reversed"])))
+    out_order = draw(st.sampled_from([None, "C", "F"]))
+    return a, b, trans_a, trans_b, out_order
+
+
+def assert_gemm_close(got, a, b, trans_a, trans_b):
+    wide = np.longdouble if got.dtype == np.float64 else np.float64
+    op_a = (a.T if trans_a else a).astype(wide)
+    op_b = (b.T if trans_b else b).astype(wide)
+    k = op_a.shape[1]
+    exact = op_a @ op_b
+    info = np.finfo(got.dtype)
+    bound = (k + 1) * (info.eps * (np.abs(op_a) @ np.abs(op_b)) + info.tiny)  # tiny: underflow
+    assert np.all(np.abs(got.astype(wide) - exact) <= bound)
+
+
+@given(case=matmul_cases())
+def test_matmul_matches_numpy_twin(compiled_kernels, case):
+    a, b, trans_a, trans_b, out_order = case
+    for impl in (compiled_kernels, kernels.reference):
+        m = a.shape[1] if trans_a else a.shape[0]
+        n = b.shape[0] if trans_b else b.shape[1]
+        out = None if out_order is None else np.full((m, n), np.nan, a.dtype, order=out_order)
+        got = impl.matmul(a, b, trans_a=trans_a, trans_b=trans_b, out=out)
+        assert got.shape == (m, n) and got.dtype == a.dtype
+        if out is not None:
+            assert got is out
+        assert_gemm_close(got, a, b, trans_a, trans_b)
+
+
+def test_matmul_transposes_are_not_copied(compiled_kernels):
+    """A transposed view of a C array is F-contiguous: it goes to BLAS as it is."""
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((5, 3)), rng.standard_normal((4, 5))
+    want = a.T @ b.T
+    for x, y, ta, tb in [(a, b, True, True), (a.T, b.T, False, False), (a.T, b, False, True),
+                         (a, b.T, True, False)]:
+        np.testing.assert_allclose(compiled_kernels.matmul(x, y, ta, tb), want, rtol=1e-12)
+
+
+def test_matmul_empty_inner_dimension_gives_zeros(kernel_impl):
+    out = kernel_impl.matmul(np.ones((3, 0)), np.ones((0, 2)))
+    np.testing.assert_array_equal(out, np.zeros((3, 2)))
+
+
+def test_matmul_bad_input_raises(kernel_impl):
+    mm = kernel_impl.matmul
+    with pytest.raises(TypeError, match=r"matmul: a has dtype int64; accepted: float32 or float64"):
+        mm(np.ones((2, 2), np.int64), np.ones((2, 2)))
+    with pytest.raises(TypeError, match=r"matmul: a is float32 but b is float64"):
+        mm(np.ones((2, 2), np.float32), np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"matmul: a and b must be 2-D; got shapes \(2,\) and \(2, 2\)"):
+        mm(np.ones(2), np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"matmul: op\(a\) is 2x3 but op\(b\) is 2x2.*inner dimensions"):
+        mm(np.ones((2, 3)), np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"matmul: out has shape \(3, 3\); expected \(2, 4\)"):
+        mm(np.ones((2, 3)), np.ones((3, 4)), out=np.empty((3, 3)))
+    with pytest.raises(TypeError, match=r"matmul: out must be a float64 numpy array; got float32"):
+        mm(np.ones((2, 3)), np.ones((3, 4)), out=np.empty((2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"matmul: out must be a writeable C- or F-contiguous"):
+        mm(np.ones((2, 3)), np.ones((3, 4)), out=np.empty((4, 4))[::2])
+
+
+# ---------------------------------------------------------------- backend selection
+
+def test_active_backend_is_reported_and_used():
+    assert kernels.BACKEND in kernels.BACKENDS
+    expected_backend = os.environ.get("TINYGRAD_VG_BACKEND", "compiled") or "compiled"
+    assert kernels.BACKEND == expected_backend.strip().lower()
+    active = kernels.compiled if kernels.BACKEND == "compiled" else kernels.reference
+    for name in kernels.KERNELS:
+        assert getattr(kernels, name) is getattr(active, name)
+        assert getattr(kernels.reference, name).__name__ == name
+
+
+def _import_kernels(backend: str, hide_extension: bool = False) -> subprocess.CompletedProcess:
+    code = "import sys\n"
+    if hide_extension:  # as if the extension had never been built
+        code += "sys.modules['tinygrad_vg._kernels'] = None\n"
+    code += "from tinygrad_vg import kernels\nprint(kernels.BACKEND)\n"
+    env = {**os.environ, "TINYGRAD_VG_BACKEND": backend}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_unknown_backend_raises_value_error():
+    result = _import_kernels("fortran")
+    assert result.returncode != 0
+    assert "ValueError" in result.stderr and "accepted: compiled, numpy" in result.stderr
+
+
+def test_missing_extension_is_loud():
+    result = _import_kernels("compiled", hide_extension=True)
+    assert result.returncode != 0
+    assert "ImportError" in result.stderr and "make venv" in result.stderr
+    result = _import_kernels("numpy", hide_extension=True)  # numpy asked for: fine
+    assert result.returncode == 0 and result.stdout.strip() == "numpy", result.stderr

@@ -1,0 +1,206 @@
+"""tinygrad_vg/optim.py: SGD and Adam against torch's update equations written out
+below in numpy over several steps, gradient clipping, and argument checking."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_vg as tg
+from tinygrad_vg import nn, optim
+from tinygrad_vg.optim import clip_grad_norm_
+
+SHAPES = [(3,), (2, 4), ()]
+
+
+def make_params(rng, dtype=np.float64):
+    return [nn.Parameter(rng.normal(size=shape).astype(dtype)) for shape in SHAPES]
+
+
+def grads_for(rng, steps, dtype=np.float64):
+    return [[rng.normal(size=shape).astype(dtype) for shape in SHAPES] for _ in range(steps)]
+
+
+def run(opt, params, grads):
+    for step_grads in grads:
+        for p, g in zip(params, step_grads):
+            p.grad = g.copy()
+        opt.step()
+    return [p.data.copy() for p in params]
+
+
+# ----- the equations by hand -------------------------------------------------------------------
+def sgd_by_hand(p, grads, lr, momentum, weight_decay, dampening, nesterov):
+    buf = None
+    for g in grads:
+        g = g + weight_decay * p
+        if momentum != 0:
+            buf = g.copy() if buf is None else momentum * buf + (1 - dampening) * g
+            g = g + momentum * buf if nesterov else buf
+        p = p - lr * g
+    return p
+
+
+def adam_by_hand(p, grads, lr, beta1, beta2, eps, weight_decay):
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    for t, g in enumerate(grads, start=1):
+        g = g + weight_decay * p
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        m_hat, v_hat = m / (1 - beta1 ** t), v / (1 - beta2 ** t)   # bias correction
+        p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return p
+
+
+@settings(deadline=None, max_examples=60)
+@given(lr=st.floats(0.001, 1.0), momentum=st.sampled_from([0.0, 0.5, 0.9]),
+       weight_decay=st.sampled_from([0.0, 0.01, 0.3]), dampening=st.sampled_from([0.0, 0.1]),
+       nesterov=st.booleans(), steps=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_sgd_matches_the_update_equations(lr, momentum, weight_decay, dampening, nesterov, steps, seed):
+    if nesterov:
+        momentum, dampening = max(momentum, 0.5), 0.0
+    rng = np.random.default_rng(seed)
+    params = make_params(rng)
+    start = [p.data.copy() for p in params]
+    grads = grads_for(rng, steps)
+    got = run(optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, dampening=dampening,
+                        nesterov=nesterov), params, grads)
+    for k, p0 in enumerate(start):
+        want = sgd_by_hand(p0, [g[k] for g in grads], lr, momentum, weight_decay, dampening, nesterov)
+        np.testing.assert_allclose(got[k], want, rtol=1e-12, atol=1e-12)
+
+
+@settings(deadline=None, max_examples=60)
+@given(lr=st.floats(1e-4, 0.5), beta1=st.sampled_from([0.0, 0.5, 0.9]), beta2=st.sampled_from([0.0, 0.9, 0.999]),
+       eps=st.sampled_from([1e-8, 1e-3]), weight_decay=st.sampled_from([0.0, 0.1]), steps=st.integers(1, 6),
+       seed=st.integers(0, 2**16))
+def test_adam_matches_the_update_equations(lr, beta1, beta2, eps, weight_decay, steps, seed):
+    rng = np.random.default_rng(seed)
+    params = make_params(rng)
+    start = [p.data.copy() for p in params]
+    grads = grads_for(rng, steps)
+    got = run(optim.Adam(params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay), params, grads)
+    for k, p0 in enumerate(start):
+        want = adam_by_hand(p0, [g[k] for g in grads], lr, beta1, beta2, eps, weight_decay)
+        np.testing.assert_allclose(got[k], want, rtol=1e-10, atol=1e-12)
+
+
+def test_adam_first_step_moves_each_element_by_lr():
+    """With bias correction the first step is lr * g / (|g| + eps): about lr, whatever |g| is."""
+    p = nn.Parameter(np.array([1.0, -2.0, 3.0]))
+    p.grad = np.array([1e-3, -50.0, 7.0])
+    optim.Adam([p], lr=0.1).step()
+    np.testing.assert_allclose(p.data, [0.9, -1.9, 2.9], rtol=1e-5)   # eps/|g| = 1e-5 at most
+
+
+def test_sgd_plain_step_and_float32_stays_float32():
+    p = nn.Parameter(np.array([1.0, 2.0], np.float32))
+    p.grad = np.array([0.5, -1.0], np.float32)
+    optim.SGD([p], lr=0.1).step()
+    assert p.data.dtype == np.float32
+    np.testing.assert_allclose(p.data, [0.95, 2.1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), lambda ps: optim.Adam(ps)])
+def test_parameters_without_gradient_are_skipped_and_zero_grad_clears(make):
+    rng = np.random.default_rng(0)
+    a, b = nn.Parameter(rng.normal(size=3)), nn.Parameter(rng.normal(size=3))
+    opt = make([a, b])
+    a_before, b_before = a.data.copy(), b.data.copy()
+    a.grad = np.ones(3)
+    opt.step()
+    np.testing.assert_array_equal(b.data, b_before)
+    assert b not in opt.state
+    assert np.all(a.data < a_before)
+    opt.zero_grad()
+    assert a.grad is None and b.grad is None
+
+
+def test_updates_are_in_place_and_work_with_a_model():
+    model = nn.Linear(3, 2, dtype=np.float64, rng=0)
+    weight_array = model.weight.data
+    opt = optim.SGD(model.parameters(), lr=0.5)   # any iterable of parameters
+    loss = (model(np.ones((4, 3))) ** 2).mean()
+    loss.backward()
+    expected = weight_array - 0.5 * model.weight.grad
+    opt.step()
+    assert model.weight.data is weight_array
+    np.testing.assert_allclose(model.weight.data, expected)
+
+
+# ----- arguments --------------------------------------------------------------------------------
+def test_bad_arguments_are_value_errors():
+    p = [nn.Parameter(np.zeros(2))]
+    for kwargs, pattern in [(dict(lr=-0.1), "lr must be >= 0"), (dict(lr=0.1, momentum=-0.5), "momentum"),
+                            (dict(lr=0.1, weight_decay=-1), "weight_decay"),
+                            (dict(lr=0.1, nesterov=True), "nesterov"),
+                            (dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "nesterov"),
+                            (dict(lr=float("nan")), "lr")]:
+        with pytest.raises(ValueError, match=pattern):
+            optim.SGD(p, **kwargs)
+    for kwargs, pattern in [(dict(lr=-1e-3), "lr"), (dict(betas=(0.9, 1.0)), r"betas.*\[0, 1\)"),
+                            (dict(betas=(-0.1, 0.9)), "betas"), (dict(betas=(0.9,)), "betas"),
+                            (dict(eps=-1.0), "eps"), (dict(weight_decay=-0.1), "weight_decay")]:
+        with pytest.raises(ValueError, match=pattern):
+            optim.Adam(p, **kwargs)
+    for opt in (lambda ps: optim.SGD(ps, lr=0.1), optim.Adam):
+        with pytest.raises(ValueError, match="empty parameter list"):
+            opt([])
+        with pytest.raises(ValueError, match="more than once"):
+            opt(p + p)
+        with pytest.raises(TypeError, match="Tensor"):
+            opt([np.zeros(2)])
+
+
+# ----- clipping ------------------------------------------------------------------------------------
+@settings(deadline=None, max_examples=50)
+@given(scale=st.floats(1e-3, 1e3), max_norm=st.floats(0.1, 10.0), norm_type=st.sampled_from([1.0, 2.0, 3.0, math.inf]),
+       seed=st.integers(0, 2**16))
+def test_clip_grad_norm_scales_to_max_norm_and_returns_the_norm_before(scale, max_norm, norm_type, seed):
+    rng = np.random.default_rng(seed)
+    params = make_params(rng) + [nn.Parameter(np.zeros(2))]   # the last one has no gradient
+    for p in params[:-1]:
+        p.grad = scale * rng.normal(size=p.shape)
+    grads = [p.grad.copy() for p in params[:-1]]
+    flat = np.concatenate([g.ravel() for g in grads])
+    want_total = np.abs(flat).max() if norm_type == math.inf else (np.abs(flat) ** norm_type).sum() ** (1 / norm_type)
+    total = clip_grad_norm_(params, max_norm, norm_type)
+    assert isinstance(total, float)
+    assert total == pytest.approx(want_total, rel=1e-10)
+    coef = max_norm / (want_total + 1e-6)
+    for p, g in zip(params, grads):
+        np.testing.assert_allclose(p.grad, g * min(coef, 1.0), rtol=1e-10)
+    assert params[-1].grad is None
+    after = clip_grad_norm_(params, max_norm, norm_type)
+    assert after == pytest.approx(min(want_total, max_norm), rel=1e-5)
+
+
+def test_clip_grad_norm_edge_cases():
+    p = nn.Parameter(np.zeros(3))
+    assert clip_grad_norm_([p], 1.0) == 0.0   # no gradients at all
+    p.grad = np.array([3.0, 4.0, 0.0])
+    assert clip_grad_norm_(p, 10.0, "inf") == 4.0   # a single tensor, and "inf" as torch allows
+    np.testing.assert_array_equal(p.grad, [3.0, 4.0, 0.0])
+    with pytest.raises(ValueError, match="max_norm"):
+        clip_grad_norm_([p], -1.0)
+    with pytest.raises(ValueError, match="norm_type"):
+        clip_grad_norm_([p], 1.0, norm_type=0)
+    p.grad = np.array([np.inf, 1.0, 0.0])
+    with pytest.raises(RuntimeError, match="inf"):
+        clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+
+
+def test_training_a_tiny_regression_with_each_optimizer():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3))
+    y = x @ np.array([[1.0], [-2.0], [0.5]]) + 0.3
+    for make in (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), lambda ps: optim.Adam(ps, lr=0.1)):
+        model = nn.Linear(3, 1, dtype=np.float64, rng=1)
+        opt = make(list(model.parameters()))
+        for _ in range(200):
+            loss = tg.functional.mse_loss(model(x), tg.Tensor(y))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        assert loss.item() < 1e-4

@@ -1,0 +1,7 @@
+"""The vanishing-gradient lab: probes that record per-layer activations and gradients,
+the seeds' experiments as seeded functions returning data, and their pictures."""
+from .experiments import EXPERIMENTS, experiment_options, measure_deep_net, run_experiment
+from .probes import Probe, fit_log10_slope, layer_summary, log10_ratio
+
+__all__ = ["EXPERIMENTS", "experiment_options", "measure_deep_net", "run_experiment", "Probe",
+           "fit_log10_slope", "layer_summary", "log10_ratio"]

@@ -1,0 +1,336 @@
+"""Recurrent cells and sequence modules with torch.nn's parameter names, shapes, gate
+order, equations and init, so a torch state dict converted to numpy loads directly.
+
+Shapes: T time steps, N batch, D input features, H hidden units, L layers,
+G gates stacked in the weights (RNN 1, GRU 3, LSTM 4).
+
+    RNN:  h' = f(W_ih x + b_ih + W_hh h + b_hh)               f = tanh or relu
+    GRU:  r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)            gate order r, z, n
+          z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+          n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+          h' = (1 - z) * n + z * h
+    LSTM: i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of the 4 slices of
+          W_ih x + b_ih + W_hh h + b_hh                          gate order i, f, g, o
+          c' = f * c + i * g;  h' = o * tanh(c')
+
+weight_ih (G*H, D), weight_hh (G*H, H), bias_ih and bias_hh (G*H,), all initialized
+U(-1/sqrt(H), 1/sqrt(H)) as torch does. The sequence modules name them weight_ih_l0,
+weight_hh_l0, bias_ih_l0, bias_hh_l0, weight_ih_l1, ... and take input (T, N, D).
+
+Design:
+- The step math is written once, in rnn_step / gru_step / lstm_step; they take the
+  input projection W_ih x_t + b_ih already computed, and cells and sequence modules
+  both call them.
+- The sequence modules project the input one step at a time (F.linear on x[t]) rather
+  than once for all steps followed by a slice per step. On this engine a slice's
+  backward materializes a zero gradient of the whole (T, N, G*H) projection, so T
+  slices make backward O(T^2): measured for an LSTM (N=16, D=8, H=32), backward took
+  0.47 s vs 0.06 s at T=300 and 4.8 s vs 0.23 s at T=1000, with forward no faster.
+  Stepwise projection keeps the unroll linear in T. Layer l > 0 reads the list of
+  layer l-1's per-step outputs directly, so nothing is stacked and re-sliced.
+- Gates are sliced from the summed pre-activation (gates[:, a:b]), not from the
+  weights: slicing a weight would add a node per step on a (H, D) Parameter.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from ..tensor import Tensor
+from . import init
+from .module import Module, Parameter
+
+__all__ = ["rnn_step", "gru_step", "lstm_step", "RNNCell", "GRUCell", "LSTMCell", "RNN", "GRU", "LSTM",
+           "NONLINEARITIES"]
+
+NONLINEARITIES = ("tanh", "relu")
+
+
+# ----- the step math, shared by cells and sequence modules ------------------------------
+def rnn_step(x_proj: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None,
+             nonlinearity: str = "tanh") -> Tensor:
+    """h' = f(x_proj + W_hh h + b_hh), x_proj = W_ih x + b_ih of shape (N, H)."""
+    pre = x_proj + F.linear(h, weight_hh, bias_hh)
+    return F.tanh(pre) if nonlinearity == "tanh" else F.relu(pre)
+
+
+def gru_step(x_proj: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None) -> Tensor:
+    """r, z = sigmoid(x_proj[:, :2H] + (W_hh h + b_hh)[:, :2H]);
+    n = tanh(x_proj[:, 2H:] + r * (W_hh h + b_hh)[:, 2H:]);  h' = (1 - z) * n + z * h."""
+    hidden = h.shape[-1]
+    h_proj = F.linear(h, weight_hh, bias_hh)
+    rz = F.sigmoid(x_proj[:, :2 * hidden] + h_proj[:, :2 * hidden])
+    r, z = rz[:, :hidden], rz[:, hidden:]
+    n = F.tanh(x_proj[:, 2 * hidden:] + r * h_proj[:, 2 * hidden:])
+    return n + z * (h - n)   # = (1 - z) * n + z * h in one op fewer, as torch computes it
+
+
+def lstm_step(x_proj: Tensor, h: Tensor, c: Tensor, weight_hh: Tensor,
+              bias_hh: Tensor | None) -> tuple[Tensor, Tensor]:
+    """gates = x_proj + W_hh h + b_hh, split into i, f, g, o (N, H) each;
+    c' = sigmoid(f) * c + sigmoid(i) * tanh(g);  h' = sigmoid(o) * tanh(c')."""
+    hidden = h.shape[-1]
+    gates = x_proj + F.linear(h, weight_hh, bias_hh)
+    i = F.sigmoid(gates[:, :hidden])
+    f = F.sigmoid(gates[:, hidden:2 * hidden])
+    g = F.tanh(gates[:, 2 * hidden:3 * hidden])
+    o = F.sigmoid(gates[:, 3 * hidden:])
+    c_next = f * c + i * g
+    return o * F.tanh(c_next), c_next
+
+
+# ----- shared checks ------------------------------------------------------------------------
+def _positive_int(owner: str, name: str, n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"{owner}: {name} must be a positive int, got {n!r}")
+    return int(n)
+
+
+def _check_shape(owner: str, what: str, x: Any, expected: tuple, letters: str) -> Tensor:
+    """x as a Tensor of exactly the expected shape, or a ValueError naming both shapes."""
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    if x.shape != expected:
+        raise ValueError(f"{owner}: {what} must have shape {expected} {letters}; got shape {x.shape}")
+    return x
+
+
+def _check_batch_input(owner: str, x: Any, features: int) -> Tensor:
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    if x.ndim != 2 or x.shape[1] != features:
+        raise ValueError(f"{owner}: input must have shape (N, {features}) (batch, input_size); "
+                         f"got shape {x.shape}")
+    return x
+
+
+def _init_uniform(params: list[Parameter], hidden_size: int, rng: np.random.Generator) -> None:
+    bound = 1.0 / math.sqrt(hidden_size)
+    for p in params:
+        init.uniform_(p, -bound, bound, rng=rng)
+
+
+# ----- cells ---------------------------------------------------------------------------------
+class _CellBase(Module):
+    """weight_ih (G*H, D), weight_hh (G*H, H), bias_ih, bias_hh (G*H,) ~ U(-1/sqrt(H), 1/sqrt(H))."""
+
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = np.float32,
+                 rng: Any = None) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.input_size = _positive_int(owner, "input_size", input_size)
+        self.hidden_size = _positive_int(owner, "hidden_size", hidden_size)
+        self.bias = bool(bias)   # a flag, as in torch; the arrays are bias_ih / bias_hh
+        rows = self.gates * self.hidden_size
+        self.weight_ih = Parameter(np.empty((rows, self.input_size), dtype=dtype))
+        self.weight_hh = Parameter(np.empty((rows, self.hidden_size), dtype=dtype))
+        if self.bias:
+            self.bias_ih = Parameter(np.empty(rows, dtype=dtype))
+            self.bias_hh = Parameter(np.empty(rows, dtype=dtype))
+        else:
+            self.bias_ih = self.bias_hh = None
+        _init_uniform(list(self.parameters()), self.hidden_size, init._rng(rng))
+
+    def _input(self, x: Any) -> Tensor:
+        return _check_batch_input(type(self).__name__, x, self.input_size)
+
+    def _state(self, what: str, s: Any, batch: int) -> Tensor:
+        if s is None:
+            return Tensor(np.zeros((batch, self.hidden_size), dtype=self.weight_hh.dtype))
+        return _check_shape(type(self).__name__, what, s, (batch, self.hidden_size), "(batch, hidden_size)")
+
+    def _project(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight_ih, self.bias_ih)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+
+class RNNCell(_CellBase):
+    """h' = f(W_ih x + b_ih + W_hh h + b_hh), f = tanh or relu (torch.nn.RNNCell).
+    forward(x (N, D), h (N, H) or None for zeros) -> h' (N, H)."""
+
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 dtype: Any = np.float32, rng: Any = None) -> None:
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"RNNCell: unknown nonlinearity {nonlinearity!r}; accepted: "
+                             f"{', '.join(NONLINEARITIES)}")
+        super().__init__(input_size, hidden_size, bias, dtype, rng)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, x: Any, h: Any = None) -> Tensor:
+        x = self._input(x)
+        h = self._state("hidden state h", h, x.shape[0])
+        return rnn_step(self._project(x), h, self.weight_hh, self.bias_hh, self.nonlinearity)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", nonlinearity={self.nonlinearity!r}" if self.nonlinearity != "tanh" else "")
+
+
+class GRUCell(_CellBase):
+    """torch.nn.GRUCell, gates r, z, n (see the module docstring).
+    forward(x (N, D), h (N, H) or None for zeros) -> h' (N, H)."""
+
+    gates = 3
+
+    def forward(self, x: Any, h: Any = None) -> Tensor:
+        x = self._input(x)
+        h = self._state("hidden state h", h, x.shape[0])
+        return gru_step(self._project(x), h, self.weight_hh, self.bias_hh)
+
+
+class LSTMCell(_CellBase):
+    """torch.nn.LSTMCell, gates i, f, g, o (see the module docstring).
+    forward(x (N, D), state (h, c) each (N, H), or None for zeros) -> (h', c')."""
+
+    gates = 4
+
+    def forward(self, x: Any, state: tuple | None = None) -> tuple[Tensor, Tensor]:
+        x = self._input(x)
+        if state is None:
+            state = (None, None)
+        elif not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise ValueError(f"LSTMCell: state must be a pair (h, c) of (N, {self.hidden_size}) arrays; "
+                             f"got {type(state).__name__}")
+        h = self._state("hidden state h", state[0], x.shape[0])
+        c = self._state("cell state c", state[1], x.shape[0])
+        return lstm_step(self._project(x), h, c, self.weight_hh, self.bias_hh)
+
+
+# ----- sequence modules -------------------------------------------------------------------------
+class _SequenceBase(Module):
+    """Stacked layers over input (T, N, D); layer l's parameters are weight_ih_l{l} (G*H, D or H),
+    weight_hh_l{l} (G*H, H), bias_ih_l{l}, bias_hh_l{l} (G*H,)."""
+
+    gates = 1
+    state_names: tuple = ("h0",)
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 dtype: Any = np.float32, rng: Any = None) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.input_size = _positive_int(owner, "input_size", input_size)
+        self.hidden_size = _positive_int(owner, "hidden_size", hidden_size)
+        self.num_layers = _positive_int(owner, "num_layers", num_layers)
+        self.bias = bool(bias)
+        rows = self.gates * self.hidden_size
+        for layer in range(self.num_layers):
+            width = self.input_size if layer == 0 else self.hidden_size
+            setattr(self, f"weight_ih_l{layer}", Parameter(np.empty((rows, width), dtype=dtype)))
+            setattr(self, f"weight_hh_l{layer}", Parameter(np.empty((rows, self.hidden_size), dtype=dtype)))
+            if self.bias:
+                setattr(self, f"bias_ih_l{layer}", Parameter(np.empty(rows, dtype=dtype)))
+                setattr(self, f"bias_hh_l{layer}", Parameter(np.empty(rows, dtype=dtype)))
+        _init_uniform(list(self.parameters()), self.hidden_size, init._rng(rng))
+
+    def layer_parameters(self, layer: int) -> tuple:
+        """(weight_ih, weight_hh, bias_ih, bias_hh) of one layer; biases are None with bias=False."""
+        get = lambda name: getattr(self, f"{name}_l{layer}", None)  # noqa: E731
+        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+
+    def _step(self, x_proj: Tensor, state: tuple, weight_hh: Tensor, bias_hh: Tensor | None) -> tuple:
+        raise NotImplementedError
+
+    def _sequence(self, x: Any) -> Tensor:
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
+        if x.ndim != 3 or x.shape[2] != self.input_size or x.shape[0] < 1:
+            raise ValueError(f"{type(self).__name__}: input must have shape (T, N, {self.input_size}) "
+                             f"(time, batch, input_size) with T >= 1; got shape {x.shape}")
+        return x
+
+    def _initial(self, what: str, s: Any, batch: int) -> Tensor:
+        shape = (self.num_layers, batch, self.hidden_size)
+        if s is None:
+            return Tensor(np.zeros(shape, dtype=self.weight_hh_l0.dtype))
+        return _check_shape(type(self).__name__, f"initial state {what}", s, shape,
+                            "(num_layers, batch, hidden_size)")
+
+    def _unroll(self, x: Tensor, initial: tuple) -> tuple[Tensor, tuple]:
+        """Run every layer over every step; returns output (T, N, H) and each state part (L, N, H)."""
+        inputs = [x[t] for t in range(x.shape[0])]
+        finals = []
+        for layer in range(self.num_layers):
+            weight_ih, weight_hh, bias_ih, bias_hh = self.layer_parameters(layer)
+            state = tuple(s[layer] for s in initial)
+            outputs = []
+            for x_t in inputs:
+                state = self._step(F.linear(x_t, weight_ih, bias_ih), state, weight_hh, bias_hh)
+                outputs.append(state[0])
+            inputs = outputs
+            finals.append(state)
+        final = tuple(F.stack([f[k] for f in finals]) for k in range(len(initial)))
+        return F.stack(inputs), final
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        return s + ("" if self.bias else ", bias=False")
+
+
+class RNN(_SequenceBase):
+    """torch.nn.RNN: forward(x (T, N, D), h0 (L, N, H) or None) -> (output (T, N, H), h_n (L, N, H))."""
+
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 nonlinearity: str = "tanh", dtype: Any = np.float32, rng: Any = None) -> None:
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"RNN: unknown nonlinearity {nonlinearity!r}; accepted: {', '.join(NONLINEARITIES)}")
+        super().__init__(input_size, hidden_size, num_layers, bias, dtype, rng)
+        self.nonlinearity = nonlinearity
+
+    def _step(self, x_proj, state, weight_hh, bias_hh):
+        return (rnn_step(x_proj, state[0], weight_hh, bias_hh, self.nonlinearity),)
+
+    def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
+        x = self._sequence(x)
+        output, (h_n,) = self._unroll(x, (self._initial("h0", h0, x.shape[1]),))
+        return output, h_n
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", nonlinearity={self.nonlinearity!r}" if self.nonlinearity != "tanh" else "")
+
+
+class GRU(_SequenceBase):
+    """torch.nn.GRU: forward(x (T, N, D), h0 (L, N, H) or None) -> (output (T, N, H), h_n (L, N, H))."""
+
+    gates = 3
+
+    def _step(self, x_proj, state, weight_hh, bias_hh):
+        return (gru_step(x_proj, state[0], weight_hh, bias_hh),)
+
+    def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
+        x = self._sequence(x)
+        output, (h_n,) = self._unroll(x, (self._initial("h0", h0, x.shape[1]),))
+        return output, h_n
+
+
+class LSTM(_SequenceBase):
+    """torch.nn.LSTM: forward(x (T, N, D), state (h0, c0) each (L, N, H), or None)
+    -> (output (T, N, H), (h_n, c_n) each (L, N, H))."""
+
+    gates = 4
+
+    def _step(self, x_proj, state, weight_hh, bias_hh):
+        return lstm_step(x_proj, state[0], state[1], weight_hh, bias_hh)
+
+    def forward(self, x: Any, state: tuple | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        x = self._sequence(x)
+        if state is None:
+            state = (None, None)
+        elif not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise ValueError(f"LSTM: state must be a pair (h0, c0) of ({self.num_layers}, N, "
+                             f"{self.hidden_size}) arrays; got {type(state).__name__}")
+        batch = x.shape[1]
+        initial = (self._initial("h0", state[0], batch), self._initial("c0", state[1], batch))
+        output, (h_n, c_n) = self._unroll(x, initial)
+        return output, (h_n, c_n)

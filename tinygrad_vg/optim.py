@@ -1,0 +1,185 @@
+"""Optimizers with torch.optim's update equations, and gradient clipping.
+
+Each optimizer holds a list of parameters (Tensors that require grad) and updates
+their .data in place on step(); a parameter whose .grad is None is skipped, as in
+torch. Per-parameter state (momentum buffers, Adam's moments) lives in
+`optimizer.state`, keyed by the parameter.
+
+    SGD:  g = grad + weight_decay * p
+          b = g (first step), else b = momentum * b + (1 - dampening) * g
+          g = g + momentum * b (nesterov) or g = b (momentum > 0)
+          p = p - lr * g
+    Adam: g = grad + weight_decay * p;  t = t + 1
+          m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g^2
+          p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["Optimizer", "SGD", "Adam", "clip_grad_norm_"]
+
+
+def _param_list(owner: str, params: Any) -> list[Tensor]:
+    if isinstance(params, Tensor):
+        params = [params]
+    params = list(params)
+    if not params:
+        raise ValueError(f"{owner}: got an empty parameter list (did the model build any parameters? "
+                         "pass list(model.parameters()))")
+    seen: set[int] = set()
+    for i, p in enumerate(params):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{owner}: parameter {i} is a {type(p).__name__}; expected a Tensor "
+                            "(e.g. from model.parameters())")
+        if p.data.dtype.kind != "f":
+            raise TypeError(f"{owner}: parameter {i} has dtype {p.data.dtype}; parameters must be float")
+        if id(p) in seen:
+            raise ValueError(f"{owner}: parameter {i} appears more than once in the list; it would be "
+                             "updated twice per step")
+        seen.add(id(p))
+    return params
+
+
+def _check_nonnegative(owner: str, **values: float) -> None:
+    for name, value in values.items():
+        if not value >= 0.0:   # also rejects NaN
+            raise ValueError(f"{owner}: {name} must be >= 0, got {value}")
+
+
+class Optimizer:
+    """Base class: holds the parameters, zero_grad() clears their gradients."""
+
+    def __init__(self, params: Iterable[Tensor]) -> None:
+        self.params = _param_list(type(self).__name__, params)
+        self.state: dict[Tensor, dict[str, Any]] = {}
+
+    def zero_grad(self) -> None:
+        """Set every parameter's .grad to None (torch's default set_to_none=True)."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self.params)} parameters, {self.extra_repr()})"
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (torch.optim.SGD)."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0,
+                 weight_decay: float = 0.0, dampening: float = 0.0, nesterov: bool = False) -> None:
+        _check_nonnegative("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(f"SGD: nesterov=True needs momentum > 0 and dampening = 0; got momentum="
+                             f"{momentum}, dampening={dampening}")
+        super().__init__(params)
+        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        self.dampening, self.nesterov = dampening, nesterov
+
+    def step(self) -> None:
+        for p in self.params:
+            if p.grad is None:
+                continue
+            g = p.grad
+            if self.weight_decay != 0:
+                g = g + self.weight_decay * p.data
+            if self.momentum != 0:
+                state = self.state.setdefault(p, {})
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    buf = np.array(g, dtype=p.data.dtype, copy=True)
+                else:
+                    buf *= self.momentum
+                    buf += (1 - self.dampening) * g
+                state["momentum_buffer"] = buf
+                g = g + self.momentum * buf if self.nesterov else buf
+            p.data -= self.lr * g
+
+    def extra_repr(self) -> str:
+        return (f"lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay}, "
+                f"dampening={self.dampening}, nesterov={self.nesterov}")
+
+
+class Adam(Optimizer):
+    """Adam with bias correction (torch.optim.Adam; weight decay added to the gradient, L2 style)."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        _check_nonnegative("Adam", lr=lr, eps=eps, weight_decay=weight_decay)
+        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"Adam: betas must be two numbers in [0, 1); got {tuple(betas)}")
+        super().__init__(params)
+        self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
+
+    def step(self) -> None:
+        beta1, beta2 = self.betas
+        for p in self.params:
+            if p.grad is None:
+                continue
+            g = p.grad
+            if self.weight_decay != 0:
+                g = g + self.weight_decay * p.data
+            state = self.state.get(p)
+            if state is None:
+                state = self.state[p] = {"step": 0, "exp_avg": np.zeros_like(p.data),
+                                         "exp_avg_sq": np.zeros_like(p.data)}
+            state["step"] += 1
+            t = state["step"]
+            m, v = state["exp_avg"], state["exp_avg_sq"]
+            m *= beta1
+            m += (1 - beta1) * g
+            v *= beta2
+            v += (1 - beta2) * (g * g)
+            step_size = self.lr / (1 - beta1 ** t)
+            denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps
+            p.data -= step_size * (m / denom)
+
+    def extra_repr(self) -> str:
+        return f"lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay}"
+
+
+def clip_grad_norm_(params: Any, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False) -> float:
+    """Scale the gradients in place so that their joint norm is at most max_norm
+    (torch.nn.utils.clip_grad_norm_): total = ||(||g_1||, ..., ||g_k||)||_p over the
+    parameters that have a gradient; if total > max_norm every g is multiplied by
+    max_norm / (total + 1e-6). Returns total, the norm before clipping."""
+    if isinstance(params, Tensor):
+        params = [params]
+    params = [p for p in params if p.grad is not None]
+    grads = [np.asarray(p.grad) for p in params]
+    if isinstance(norm_type, str) and norm_type == "inf":
+        norm_type = math.inf
+    norm_type = float(norm_type)
+    if not norm_type > 0:
+        raise ValueError(f"clip_grad_norm_: norm_type must be > 0 or inf, got {norm_type}")
+    _check_nonnegative("clip_grad_norm_", max_norm=max_norm)
+    if not grads:
+        return 0.0
+    if norm_type == math.inf:
+        total = max(float(np.max(np.abs(g))) if g.size else 0.0 for g in grads)
+    else:
+        norms = np.array([np.linalg.norm(g.ravel(), ord=norm_type) if g.size else 0.0 for g in grads])
+        total = float(np.linalg.norm(norms, ord=norm_type))
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"clip_grad_norm_: the total norm of the gradients is {total}; "
+                           "pass error_if_nonfinite=False to clip anyway")
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        for p in params:
+            if isinstance(p.grad, np.ndarray) and p.grad.flags.writeable:
+                p.grad *= coef   # in place, as torch
+            else:                # a NumPy scalar or read-only array someone assigned
+                p.grad = np.asarray(p.grad) * coef
+    return total
