@@ -5,6 +5,7 @@ import pytest
 import tinygrad_vg as tg
 from tinygrad_vg import nn
 from tinygrad_vg.lab import Probe, fit_log10_slope, layer_summary, log10_ratio
+from tinygrad_vg.lab.probes import norm
 
 
 @pytest.mark.parametrize("kind", nn.KINDS)
@@ -32,7 +33,7 @@ def test_probe_equals_direct_gradients(kind):
             np.testing.assert_array_equal(got, want)
         for got, h in zip(probe.h, hs):
             np.testing.assert_array_equal(got, h.data)
-        assert probe.grad_h_norm() == [float(np.linalg.norm(g)) for g in direct]
+        np.testing.assert_allclose(probe.grad_h_norm(), [np.linalg.norm(g) for g in direct], rtol=1e-14)
         np.testing.assert_allclose(probe.grad_W_norm(), direct_w, rtol=1e-12)
         assert probe.log10_ratio_h() == pytest.approx(
             np.log10(np.linalg.norm(direct[1]) / np.linalg.norm(direct[-1])))
@@ -62,3 +63,10 @@ def test_summaries_and_helpers():
     assert log10_ratio(0.0, 1.0) is None
     assert fit_log10_slope([1, 10, 100, 1000]) == pytest.approx(1.0)
     assert fit_log10_slope([0.0, 0.0, 1.0]) is None
+
+
+def test_norm_does_not_underflow_before_the_entries_do():
+    g = np.full(4, 1e-200)
+    assert np.linalg.norm(g) == 0.0            # what a plain norm would report
+    assert norm(g) == pytest.approx(2e-200)    # entries are representable, so is their norm
+    assert norm(np.zeros(3)) == 0.0 and norm(np.array([])) == 0.0

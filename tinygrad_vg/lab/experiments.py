@@ -22,12 +22,14 @@ import numpy as np
 from .. import functional as F
 from .. import nn, optim
 from ..tensor import Tensor
-from .probes import Probe, fit_log10_slope, layer_summary, log10_ratio
+from .probes import Probe, fit_log10_slope, layer_summary, log10_ratio, norm
 from .progress import Progress
 
 __all__ = ["EXPERIMENTS", "run_experiment", "experiment_options", "measure_deep_net"]
 
 EXPERIMENTS: dict[str, Callable[..., dict]] = {}
+MOMENTUM = 0.9     # SGD momentum of every training run
+GATE_BIAS = -2.0   # deep_mlp's default highway gate bias
 
 
 def experiment(name: str) -> Callable:
@@ -53,7 +55,7 @@ def run_experiment(name: str, progress: bool = False, **options: Any) -> dict:
         raise ValueError(f"experiment {name!r} has no option(s) {unknown}; accepted: {sorted(accepted)}")
     full = {**accepted, **options}
     runs = EXPERIMENTS[name](progress=progress, **options)
-    return {"experiment": name, "options": _jsonable(full), "runs": runs}
+    return {"experiment": name, "options": _jsonable(full), "runs": _jsonable(runs)}
 
 
 def _jsonable(value: Any) -> Any:
@@ -110,7 +112,7 @@ def _data(rng: np.random.Generator, batch: int, width: int) -> tuple[np.ndarray,
 
 def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, steps: int, lr: float,
            on_step: Callable[[int], None] | None = None) -> list[float]:
-    opt = optim.SGD(list(model.parameters()), lr=lr, momentum=0.9)
+    opt = optim.SGD(list(model.parameters()), lr=lr, momentum=MOMENTUM)
     losses = []
     for step in range(steps):
         opt.zero_grad()
@@ -138,7 +140,8 @@ def seed_figure(kinds: Sequence[str] = ("plain", "residual", "highway"), width: 
         x, y = _data(rng, batch, width)
         model = nn.deep_mlp(kind, width, depth, activation, init=init, dtype=np.float64, rng=rng)
         config = dict(kind=kind, activation=activation, init=init, depth=depth, width=width,
-                      batch=batch, seed=seed)
+                      batch=batch, seed=seed, lr=lr, momentum=MOMENTUM,
+                      gate_bias=GATE_BIAS if kind == "highway" else None)
         runs.append({**config, "phase": "init", "steps": 0, **measure_deep_net(model, x, y, keep_arrays=True)})
         bar.update(1, kind)
         losses = _train(model, x, y, steps, lr, on_step=lambda s: bar.update(1, kind))
@@ -153,9 +156,10 @@ def seed_figure(kinds: Sequence[str] = ("plain", "residual", "highway"), width: 
 def activations(activations: Sequence[str] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu", "linear"),
                 kind: str = "plain", width: int = 20, depth: int = 20, init: str = "standard",
                 batch: int = 32, seed: int = 0, progress: bool = False) -> list[dict]:
-    """Plain nets with each activation. The sigmoid's derivative is at most 1/4, so through
-    sigmoid layers the gradient can only keep its size if the weights make up a factor 4
-    per layer; `theory_log10_slope` is log10(1/4) per layer, drawn as a reference line."""
+    """Plain nets with each activation. The sigmoid's derivative is at most 1/4, so each
+    sigmoid layer multiplies the gradient by at most 1/4 times what its weights give;
+    `theory_log10_slope` = log10(4): the decades per layer (going toward the output) that
+    the derivative alone accounts for, drawn as a reference line."""
     _check_choice("activation", activations, nn.ACTIVATIONS)
     _check_choice("kind", [kind], nn.KINDS)
     runs = []
@@ -215,15 +219,15 @@ def depth(depths: Sequence[int] = (5, 10, 20, 50, 100, 200, 500, 1000),
     runs = []
     configs = [(k, n, d) for k in kinds for n in norms for d in depths]
     bar = Progress(sum(d for _, _, d in configs), "depth", enabled=progress)
-    for kind, norm, d in configs:
+    for kind, norm_name, d in configs:
         rng = np.random.default_rng(seed)
         x, y = _data(rng, batch, width)
-        model = nn.deep_mlp(kind, width, d, activation, init=init, norm=None if norm == "none" else norm,
+        model = nn.deep_mlp(kind, width, d, activation, init=init, norm=None if norm_name == "none" else norm_name,
                             dtype=np.float64, rng=rng)
         m = measure_deep_net(model, x, y)
-        runs.append(dict(kind=kind, norm=norm, activation=activation, init=init, depth=d, width=width,
-                         batch=batch, seed=seed, **m))
-        bar.update(d, f"{kind} {norm} depth {d}")
+        runs.append(dict(kind=kind, norm=norm_name, activation=activation, init=init, depth=d, width=width,
+                         batch=batch, seed=seed, gate_bias=GATE_BIAS if kind == "highway" else None, **m))
+        bar.update(d, f"{kind} {norm_name} depth {d}")
     bar.close()
     return runs
 
@@ -257,9 +261,9 @@ def measure_recurrent(cell: nn.Module, xs: np.ndarray, target: np.ndarray) -> di
     loss = F.mse_loss(h, Tensor(target))
     cell.zero_grad()
     loss.backward()
-    norms = [float(np.linalg.norm(t.grad)) if t.grad is not None else 0.0 for t in hs]
-    weight_sq = sum(float(np.sum(p.grad ** 2)) for n, p in cell.named_parameters() if "weight" in n)
-    return {"loss": float(loss.item()), "grad_h_norm": norms, "grad_W_norm": [math.sqrt(weight_sq)],
+    norms = [norm(t.grad) if t.grad is not None else 0.0 for t in hs]
+    weight_norm = norm(np.array([norm(p.grad) for n, p in cell.named_parameters() if "weight" in n]))
+    return {"loss": float(loss.item()), "grad_h_norm": norms, "grad_W_norm": [weight_norm],
             "log10_ratio_h": log10_ratio(norms[1], norms[-1]),
             "act": [layer_summary(t.data)["std"] for t in hs]}
 
@@ -315,7 +319,7 @@ def learning_speed(kinds: Sequence[str] = ("plain", "residual"), width: int = 20
                 row.append(delta / size if size else 0.0)
             speed.append(row)
 
-        opt = optim.SGD(list(model.parameters()), lr=lr, momentum=0.9)
+        opt = optim.SGD(list(model.parameters()), lr=lr, momentum=MOMENTUM)
         losses = []
         for step in range(steps):
             before = [[w.data.copy() for w in ws] for ws in weights]
@@ -329,7 +333,7 @@ def learning_speed(kinds: Sequence[str] = ("plain", "residual"), width: int = 20
         m = measure_deep_net(model, x, y)
         mean_speed = np.mean(np.asarray(speed), axis=0).tolist()
         runs.append(dict(kind=kind, activation=activation, init=init, depth=depth, width=width, batch=batch,
-                         seed=seed, steps=steps, lr=lr, loss_curve=losses, update_ratio=speed,
+                         seed=seed, steps=steps, lr=lr, momentum=MOMENTUM, loss_curve=losses, update_ratio=speed,
                          mean_update_ratio=mean_speed, **m))
     bar.close()
     return runs

@@ -18,7 +18,17 @@ import numpy as np
 
 from ..tensor import Tensor
 
-__all__ = ["Probe", "layer_summary", "log10_ratio", "fit_log10_slope"]
+__all__ = ["Probe", "norm", "layer_summary", "log10_ratio", "fit_log10_slope"]
+
+
+def norm(a: np.ndarray) -> float:
+    """||a||_2 without underflow: np.linalg.norm squares each entry, so entries below
+    ~1e-154 would give 0 long before the gradient itself underflows (~1e-308)."""
+    a = np.asarray(a, dtype=np.float64)
+    biggest = float(np.max(np.abs(a))) if a.size else 0.0
+    if biggest == 0.0 or not math.isfinite(biggest):
+        return biggest
+    return biggest * float(np.linalg.norm(a / biggest))
 
 
 def layer_summary(h: np.ndarray) -> dict[str, float]:
@@ -26,7 +36,7 @@ def layer_summary(h: np.ndarray) -> dict[str, float]:
     fraction of saturated (|h| > 0.99) and of exactly-zero entries (dead ReLU units)."""
     h = np.asarray(h, dtype=np.float64)
     return {
-        "norm": float(np.linalg.norm(h)),
+        "norm": norm(h),
         "mean_abs": float(np.mean(np.abs(h))) if h.size else 0.0,
         "std": float(np.std(h)) if h.size else 0.0,
         "saturated": float(np.mean(np.abs(h) > 0.99)) if h.size else 0.0,
@@ -100,16 +110,15 @@ class Probe:
     # ----- measurements -----------------------------------------------------------
     def grad_h_norm(self) -> list[float | None]:
         """||dL/dh_l|| for l = 0 (the input) .. L; None where nothing was recorded."""
-        return [None if g is None else float(np.linalg.norm(g)) for g in self.grad_h]
+        return [None if g is None else norm(g) for g in self.grad_h]
 
     def grad_W_norm(self) -> list[float]:
         """||dL/dW_l||: the norm of the gradient of each block's weight matrices together."""
         out = []
         for block in self.blocks:
-            squares = [float(np.sum(np.square(p.grad, dtype=np.float64)))
-                       for name, p in block.named_parameters()
-                       if name.endswith("weight") and p.grad is not None and p.data.ndim == 2]
-            out.append(math.sqrt(sum(squares)))
+            norms = [norm(p.grad) for name, p in block.named_parameters()
+                     if name.endswith("weight") and p.grad is not None and p.data.ndim == 2]
+            out.append(norm(np.array(norms)))
         return out
 
     def summaries(self, of: str = "h") -> list[dict[str, float] | None]:
