@@ -17,6 +17,8 @@ from .functional import (
     abs, clip, concatenate, exp, log, logsumexp, matmul, relu, sigmoid, softmax, sqrt, stack,
     tanh, where,
 )
+from .explain import explain_backward, print_tape, tape_listing
+from .graph import to_dot, render
 
 __version__ = "0.1.0"
 
@@ -24,4 +26,5 @@ __all__ = [
     "Tensor", "tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     "tape", "gradcheck", "jacobians", "GradcheckError", "nn", "optim", "testing", "functional", "kernels", "ops", "abs", "clip", "concatenate", "exp", "log", "logsumexp",
     "matmul", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh", "where", "__version__",
+    "explain_backward", "print_tape", "tape_listing", "to_dot", "render",
 ]

@@ -188,9 +188,10 @@ def as_tensors(values: tuple, op_name: str) -> tuple:
     for v in values:
         if isinstance(v, Tensor):
             out.append(v)
-        elif isinstance(v, (bool, int, float, np.number)) and not isinstance(v, np.ndarray):
+        elif isinstance(v, (bool, int, float, np.number, np.bool_)):
+            # a Python or numpy scalar: no need for Tensor's checks, it is a plain number
             if float_dtype is not None and not isinstance(v, (bool, np.bool_)):
-                out.append(Tensor(np.asarray(v, dtype=float_dtype)))
+                out.append(Tensor._from_op(np.asarray(v, dtype=float_dtype)))
             else:
                 out.append(Tensor(np.asarray(v)))
         elif isinstance(v, (np.ndarray, list, tuple)):

@@ -65,8 +65,9 @@ def expected_keys(kind, depth, norm):
 @settings(deadline=None, max_examples=40)
 @given(kind=st.sampled_from(nn.KINDS), width=st.integers(1, 6), depth=st.integers(1, 4),
        batch=st.integers(2, 5), activation=st.sampled_from(list(NP_ACTIVATIONS)),
-       norm=st.sampled_from([None, "batch", "layer"]), init=st.sampled_from(["standard", "xavier_normal", "orthogonal"]),
-       gate_bias=st.floats(-3, 1), seed=st.integers(0, 2**16))
+       norm=st.sampled_from([None, "batch", "layer"]),
+       init=st.sampled_from(["standard", "xavier_normal", "orthogonal"]), gate_bias=st.floats(-3, 1),
+       seed=st.integers(0, 2**16))
 def test_deep_mlp_forward_matches_block_equations(kind, width, depth, batch, activation, norm, init, gate_bias, seed):
     model = nn.deep_mlp(kind, width, depth, activation, init=init, norm=norm, dtype=np.float64, rng=seed,
                         gate_bias=gate_bias)

@@ -135,7 +135,7 @@ def test_init_is_reproducible_from_a_seed_or_generator(cls):
 
 
 # ----- forward against the equations ----------------------------------------------------------
-@settings(deadline=None, max_examples=30)
+@settings(deadline=None, max_examples=50)
 @given(data=st.data(), cls=st.sampled_from(CELLS), n=st.integers(1, 4), d=st.integers(1, 4),
        h=st.integers(1, 4), bias=st.booleans(), given_state=st.booleans(),
        nonlinearity=st.sampled_from(["tanh", "relu"]), seed=st.integers(0, 2**16))
@@ -157,7 +157,7 @@ def test_cell_forward_matches_torch_equations(data, cls, n, d, h, bias, given_st
     assert h1.shape == (n, h) and h1.dtype == np.float64
 
 
-@settings(deadline=None, max_examples=30)
+@settings(deadline=None, max_examples=50)
 @given(data=st.data(), cls=st.sampled_from(SEQUENCES), t=st.integers(1, 5), layers=st.integers(1, 2),
        n=st.integers(1, 3), d=st.integers(1, 4), h=st.integers(1, 4), bias=st.booleans(),
        given_state=st.booleans(), seed=st.integers(0, 2**16))
@@ -216,7 +216,7 @@ def test_float32_modules_stay_float32(cls):
 
 
 # ----- gradients ------------------------------------------------------------------------------
-@settings(deadline=None, max_examples=15)
+@settings(deadline=None, max_examples=40)
 @given(data=st.data(), cls=st.sampled_from(CELLS), n=st.integers(1, 3), d=st.integers(1, 3),
        h=st.integers(1, 3), bias=st.booleans(), seed=st.integers(0, 2**16))
 def test_cell_gradients_wrt_input_state_and_parameters(data, cls, n, d, h, bias, seed):
@@ -239,7 +239,7 @@ def test_relu_cell_gradients_away_from_the_kink():
     assert gradcheck_module(cell, [x, h0])
 
 
-@settings(deadline=None, max_examples=20)
+@settings(deadline=None, max_examples=40)
 @given(data=st.data(), cls=st.sampled_from(SEQUENCES), t=st.integers(1, 5), layers=st.integers(1, 2),
        n=st.integers(1, 3), d=st.integers(1, 3), h=st.integers(1, 3), given_state=st.booleans(),
        seed=st.integers(0, 2**16))

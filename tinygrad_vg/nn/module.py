@@ -24,7 +24,9 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None, name: str | None = None) -> None:
-        super().__init__(data, requires_grad=requires_grad, dtype=dtype, name=name)
+        # a copy: optimizers update parameters in place and must not write into the caller's array
+        super().__init__(np.array(data.data if isinstance(data, Tensor) else data, dtype=dtype, copy=True),
+                         requires_grad=requires_grad, name=name)
         if self.data.dtype.kind != "f":
             raise TypeError(f"Parameter needs a float array, got dtype {self.data.dtype}")
 

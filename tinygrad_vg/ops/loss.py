@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from .reduce import normalize_axis
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -24,8 +25,8 @@ class Softmax(Function):
     """y = exp(x) / sum(exp(x), axis);  grad_x = y * (grad_out - sum(grad_out * y, axis))"""
 
     def forward(self, x, axis=-1):
-        self.axis = axis
-        self.y = np.exp(_log_softmax(x, axis))
+        (self.axis,) = normalize_axis("softmax", axis, x.ndim)
+        self.y = np.exp(_log_softmax(x, self.axis))
         return self.y
 
     def backward(self, grad_out):
@@ -37,8 +38,8 @@ class LogSoftmax(Function):
     """y = x - logsumexp(x, axis);  grad_x = grad_out - exp(y) * sum(grad_out, axis)"""
 
     def forward(self, x, axis=-1):
-        self.axis = axis
-        self.y = _log_softmax(x, axis)
+        (self.axis,) = normalize_axis("log_softmax", axis, x.ndim)
+        self.y = _log_softmax(x, self.axis)
         return self.y
 
     def backward(self, grad_out):

@@ -11,13 +11,13 @@ def normalize_axis(op: str, axis, ndim: int) -> tuple:
     """axis (None, int or tuple, negatives allowed) -> sorted tuple of axes, validated."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
     out = []
     for ax in axes:
-        if not isinstance(ax, (int, np.integer)) or not -ndim <= ax < max(ndim, 1):
-            raise ValueError(f"{op}: axis {ax!r} is out of range for a tensor with {ndim} "
-                             f"dimension(s); accepted: None, or ints in [{-ndim}, {ndim - 1}]")
-        out.append(int(ax) % max(ndim, 1))
+        if isinstance(ax, bool) or not isinstance(ax, (int, np.integer)) or not -ndim <= ax < ndim:
+            raise ValueError(f"{op}: axis {ax!r} is not valid for a tensor with {ndim} "
+                             f"dimension(s); accepted: None, or ints in [{-ndim}, {ndim - 1}] (or a tuple of them)")
+        out.append(int(ax) % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {axis!r}")
     return tuple(sorted(out))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from .reduce import normalize_axis
 
 
 class Reshape(Function):
@@ -28,7 +29,8 @@ class Transpose(Function):
     float_only = False
 
     def forward(self, x, axes=None):
-        if axes is not None and sorted(int(a) % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        if axes is not None and (len(axes) != x.ndim or
+                                 normalize_axis("transpose", tuple(axes), x.ndim) != tuple(range(x.ndim))):
             raise ValueError(f"transpose: axes {tuple(axes)} are not a permutation of the "
                              f"{x.ndim} axes of shape {x.shape}")
         self.axes = axes
@@ -87,12 +89,12 @@ class Concatenate(Function):
     def forward(self, *xs, axis=0):
         if not xs:
             raise ValueError("concatenate: need at least one tensor")
+        (self.axis,) = normalize_axis("concatenate", axis, xs[0].ndim)
         try:
-            y = np.concatenate(xs, axis=axis)
-        except (ValueError, np.exceptions.AxisError) as e:
+            y = np.concatenate(xs, axis=self.axis)
+        except ValueError as e:
             raise ValueError(f"concatenate along axis {axis}: shapes {[x.shape for x in xs]} "
                              f"do not fit ({e})") from None
-        self.axis = axis % y.ndim
         self.splits = np.cumsum([x.shape[self.axis] for x in xs])[:-1]
         return y
 
@@ -109,8 +111,8 @@ class Stack(Function):
             raise ValueError("stack: need at least one tensor")
         if len({x.shape for x in xs}) != 1:
             raise ValueError(f"stack: all tensors need the same shape; got {[x.shape for x in xs]}")
-        y = np.stack(xs, axis=axis)
-        self.axis = axis % y.ndim
+        (self.axis,) = normalize_axis("stack", axis, xs[0].ndim + 1)
+        y = np.stack(xs, axis=self.axis)
         return y
 
     def backward(self, grad_out):
