@@ -119,6 +119,7 @@ class Function:
     float_only = True   # ops that make no sense on integers refuse them with a TypeError
     hooks: list | tuple = ()   # gradient hooks of the output tensor (Tensor.register_hook)
     retained = None            # weakref to the output tensor after Tensor.retain_grad()
+    recompute = None           # set by checkpoint nodes: backward replays their interior
 
     # set by apply when the node is recorded
     seq: int
@@ -257,10 +258,24 @@ def backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> None:
     if root.node is None:   # a leaf: its gradient is the seed itself
         root._accumulate(_apply_hooks(root._hooks, grad))
         return
-    anomaly = _state.anomaly
-    grads: dict[int, np.ndarray] = {id(root.node): grad}
     leaves: dict[int, list] = {}     # id -> [tensor, summed gradient]
-    for node in reversed(_graph(root.node)):
+    _backprop(root.node, grad, leaves, retain_graph)
+    for t, g in leaves.values():
+        t._accumulate(_apply_hooks(t._hooks, g))
+
+
+def _backprop(root: Function, grad: np.ndarray, leaves: dict, retain_graph: bool,
+              redirect: dict | None = None) -> None:
+    """Walk the graph under root in reverse execution order, sending gradients to inputs.
+
+    A checkpoint node (one with `recompute`) is replaced by its recomputed interior,
+    walked by a nested call in the same order the original graph would have been, so
+    gradients add up in the same order and come out bit for bit the same. `redirect`
+    maps the interior's stand-in leaves back to the checkpoint's real inputs.
+    """
+    anomaly = _state.anomaly
+    grads: dict[int, np.ndarray] = {id(root): grad}
+    for node in reversed(_graph(root)):
         grad_out = grads.pop(id(node), None)   # released as soon as it is used
         if grad_out is None:
             continue
@@ -270,26 +285,37 @@ def backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> None:
             kept = node.retained()
             if kept is not None:
                 kept._accumulate(grad_out)
-        grad_inputs = node.backward(grad_out)
-        for t, needs, g in zip(node.inputs, node.needs_grad, grad_inputs):
-            if not needs or g is None:
-                continue
-            g = reduce_to_shape(g, t.data.shape)
-            if g.dtype != t.data.dtype:
-                g = g.astype(t.data.dtype)
-            if anomaly:
-                _check_finite(g, f"backward of {node.name} (node #{node.seq})")
-            if t.node is not None:
-                key = id(t.node)
-                grads[key] = g if key not in grads else grads[key] + g
-            elif id(t) in leaves:
-                leaves[id(t)][1] = leaves[id(t)][1] + g
-            else:
-                leaves[id(t)] = [t, g]
+        if node.recompute is not None:
+            inner_root, stand_ins = node.recompute()
+            inner_redirect = {id(s): (t, grads) for s, t in zip(stand_ins, node.inputs)}
+            if inner_root.node is not None:
+                _backprop(inner_root.node, grad_out, leaves, False, inner_redirect)
+        else:
+            for t, needs, g in zip(node.inputs, node.needs_grad, node.backward(grad_out)):
+                if not needs or g is None:
+                    continue
+                g = reduce_to_shape(g, t.data.shape)
+                if g.dtype != t.data.dtype:
+                    g = g.astype(t.data.dtype)
+                if anomaly:
+                    _check_finite(g, f"backward of {node.name} (node #{node.seq})")
+                target = grads
+                if redirect is not None and id(t) in redirect:
+                    t, target = redirect[id(t)]   # a stand-in leaf: the real input is outside
+                _send(t, g, target, leaves)
         if not retain_graph:
             node.release()
-    for t, g in leaves.values():
-        t._accumulate(_apply_hooks(t._hooks, g))
+
+
+def _send(t: Any, g: np.ndarray, grads: dict, leaves: dict) -> None:
+    """Add gradient g for tensor t: into its node's slot, or into the leaf sums."""
+    if t.node is not None:
+        key = id(t.node)
+        grads[key] = g if key not in grads else grads[key] + g
+    elif id(t) in leaves:
+        leaves[id(t)][1] = leaves[id(t)][1] + g
+    else:
+        leaves[id(t)] = [t, g]
 
 
 from .tensor import Tensor  # noqa: E402  (tensor.py imports this module first)

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..autograd import is_grad_enabled
+from ..checkpoint import checkpoint
 from ..tensor import Tensor
 from .init import INITIALIZERS, constant_
 from .activation import make_activation
@@ -97,7 +99,8 @@ class DeepMLP(Module):
 
     def __init__(self, kind: str, width: int, depth: int, activation: str = "tanh",
                  init: str = "xavier_normal", norm: str | None = None, dtype: Any = np.float32,
-                 rng: Any = None, init_scale: float = 1.0, gate_bias: float = -2.0) -> None:
+                 rng: Any = None, init_scale: float = 1.0, gate_bias: float = -2.0,
+                 checkpoint_segments: int | bool | None = None) -> None:
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; accepted: {', '.join(KINDS)}")
@@ -119,9 +122,14 @@ class DeepMLP(Module):
             cls = PlainBlock if kind == "plain" else ResidualBlock
             blocks = [cls(width, **common) for _ in range(depth)]
         self.blocks = ModuleList(blocks)
+        self.checkpoint_segments = segment_count(checkpoint_segments, self.depth)
 
     def forward(self, x: Any) -> Tensor:
         h = check_features(f"deep_mlp({self.kind}, width={self.width})", x, self.width)
+        if self.checkpoint_segments and is_grad_enabled():
+            for segment in split_evenly(list(self.blocks), self.checkpoint_segments):
+                h = checkpoint(_run_blocks(segment), h, params=[p for b in segment for p in b.parameters()])
+            return h
         for block in self.blocks:
             h = block(h)
         return h
@@ -131,15 +139,49 @@ class DeepMLP(Module):
 
 
 
+def _run_blocks(blocks: list) -> Any:
+    def run(h: Tensor) -> Tensor:
+        for block in blocks:
+            h = block(h)
+        return h
+    return run
+
+
+def segment_count(segments: int | bool | None, length: int) -> int:
+    """checkpoint_segments option -> number of segments (0: no checkpointing).
+    True means round(sqrt(length)), which stores O(sqrt(length)) activations."""
+    if segments is None or segments is False:
+        return 0
+    if segments is True:
+        return max(1, round(length ** 0.5))
+    if isinstance(segments, (int, np.integer)) and 1 <= segments:
+        return min(int(segments), length)
+    raise ValueError(f"checkpoint_segments must be None, True or a positive int; got {segments!r}")
+
+
+def split_evenly(items: list, parts: int) -> list[list]:
+    """items cut into `parts` consecutive runs whose lengths differ by at most one."""
+    size, extra = divmod(len(items), parts)
+    out, start = [], 0
+    for i in range(parts):
+        stop = start + size + (1 if i < extra else 0)
+        out.append(items[start:stop])
+        start = stop
+    return [part for part in out if part]
+
+
 def deep_mlp(kind: str, width: int, depth: int, activation: str = "tanh", init: str = "xavier_normal",
              norm: str | None = None, dtype: Any = np.float32, rng: Any = None, init_scale: float = 1.0,
-             gate_bias: float = -2.0) -> DeepMLP:
+             gate_bias: float = -2.0, checkpoint_segments: int | bool | None = None) -> DeepMLP:
     """A deep net of `depth` width-preserving blocks of `kind` (plain, residual, highway).
 
     activation: a name in nn.ACTIVATIONS; init: a name in nn.init.INITIALIZERS
     ("scaled_normal" uses init_scale as s in N(0, s^2/n)); norm: None, "batch" or "layer"
     after each block's linear map; gate_bias: the highway gates' starting bias; rng: a
-    numpy Generator or an int seed.
+    numpy Generator or an int seed; checkpoint_segments: None (store every activation),
+    True (sqrt(depth) segments) or k: recompute each of k segments during backward,
+    storing O(k + depth/k) activations, with gradients identical to the plain run.
     """
     return DeepMLP(kind, width, depth, activation=activation, init=init, norm=norm, dtype=dtype,
-                   rng=rng, init_scale=init_scale, gate_bias=gate_bias)
+                   rng=rng, init_scale=init_scale, gate_bias=gate_bias,
+                   checkpoint_segments=checkpoint_segments)

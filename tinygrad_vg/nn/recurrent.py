@@ -39,8 +39,12 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from .. import ops
+from ..autograd import is_grad_enabled
+from ..checkpoint import checkpoint
 from ..tensor import Tensor
 from . import init
+from .deep import segment_count, split_evenly
 from .module import Module, Parameter
 
 __all__ = ["rnn_step", "gru_step", "lstm_step", "RNNCell", "GRUCell", "LSTMCell", "RNN", "GRU", "LSTM",
@@ -59,13 +63,11 @@ def rnn_step(x_proj: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | Non
 
 def gru_step(x_proj: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None) -> Tensor:
     """r, z = sigmoid(x_proj[:, :2H] + (W_hh h + b_hh)[:, :2H]);
-    n = tanh(x_proj[:, 2H:] + r * (W_hh h + b_hh)[:, 2H:]);  h' = (1 - z) * n + z * h."""
-    hidden = h.shape[-1]
-    h_proj = F.linear(h, weight_hh, bias_hh)
-    rz = F.sigmoid(x_proj[:, :2 * hidden] + h_proj[:, :2 * hidden])
-    r, z = rz[:, :hidden], rz[:, hidden:]
-    n = F.tanh(x_proj[:, 2 * hidden:] + r * h_proj[:, 2 * hidden:])
-    return n + z * (h - n)   # = (1 - z) * n + z * h in one op fewer, as torch computes it
+    n = tanh(x_proj[:, 2H:] + r * (W_hh h + b_hh)[:, 2H:]);  h' = (1 - z) * n + z * h,
+    computed as n + z * (h - n) by one fused op (ops.GRUStep)."""
+    if bias_hh is None:
+        return ops.GRUStep.apply(x_proj, h, weight_hh)
+    return ops.GRUStep.apply(x_proj, h, weight_hh, bias_hh)
 
 
 def lstm_step(x_proj: Tensor, h: Tensor, c: Tensor, weight_hh: Tensor,
@@ -213,9 +215,12 @@ class _SequenceBase(Module):
     state_names: tuple = ("h0",)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 dtype: Any = np.float32, rng: Any = None) -> None:
+                 dtype: Any = np.float32, rng: Any = None, checkpoint_segments: int | bool | None = None) -> None:
         super().__init__()
         owner = type(self).__name__
+        segment_count(checkpoint_segments, 1)   # validates the option now rather than at forward
+        # None: store every step; True: sqrt(T) segments; k: k segments recomputed during backward
+        self.checkpoint_segments = checkpoint_segments
         self.input_size = _positive_int(owner, "input_size", input_size)
         self.hidden_size = _positive_int(owner, "hidden_size", hidden_size)
         self.num_layers = _positive_int(owner, "num_layers", num_layers)
@@ -255,6 +260,8 @@ class _SequenceBase(Module):
 
     def _unroll(self, x: Tensor, initial: tuple) -> tuple[Tensor, tuple]:
         """Run every layer over every step; returns output (T, N, H) and each state part (L, N, H)."""
+        if self.checkpoint_segments and is_grad_enabled():
+            return self._unroll_checkpointed(x, initial)
         inputs = [x[t] for t in range(x.shape[0])]
         finals = []
         for layer in range(self.num_layers):
@@ -269,6 +276,39 @@ class _SequenceBase(Module):
         final = tuple(F.stack([f[k] for f in finals]) for k in range(len(initial)))
         return F.stack(inputs), final
 
+    def _unroll_checkpointed(self, x: Tensor, initial: tuple) -> tuple[Tensor, tuple]:
+        """As _unroll, but each of checkpoint_segments runs of time steps is one checkpoint:
+        its gates and intermediates are recomputed during backward instead of stored."""
+        steps = x.shape[0]
+        parts = len(initial)
+        segments = split_evenly(list(range(steps)), segment_count(self.checkpoint_segments, steps))
+        finals = []
+        for layer in range(self.num_layers):
+            weight_ih, weight_hh, bias_ih, bias_hh = self.layer_parameters(layer)
+            params = [p for p in (weight_ih, weight_hh, bias_ih, bias_hh) if p is not None]
+            state = tuple(s[layer] for s in initial)
+            pieces = []
+
+            # defaults bind this layer's weights: run is called again during backward
+            def run(x_seg: Tensor, *state: Tensor, weight_ih=weight_ih, weight_hh=weight_hh,
+                    bias_ih=bias_ih, bias_hh=bias_hh) -> Tensor:
+                # one tensor out: the segment's outputs, then the state parts other than h
+                outputs = []
+                for t in range(x_seg.shape[0]):
+                    state = self._step(F.linear(x_seg[t], weight_ih, bias_ih), state, weight_hh, bias_hh)
+                    outputs.append(state[0])
+                return F.stack(outputs + list(state[1:]))
+
+            for seg in segments:
+                n = len(seg)
+                out = checkpoint(run, x[seg[0]:seg[-1] + 1], *state, params=params)
+                pieces.append(out[:n] if parts > 1 else out)
+                state = (out[n - 1],) + tuple(out[n + k] for k in range(parts - 1))
+            x = F.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+            finals.append(state)
+        final = tuple(F.stack([f[k] for f in finals]) for k in range(parts))
+        return x, final
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
@@ -282,10 +322,11 @@ class RNN(_SequenceBase):
     gates = 1
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 nonlinearity: str = "tanh", dtype: Any = np.float32, rng: Any = None) -> None:
+                 nonlinearity: str = "tanh", dtype: Any = np.float32, rng: Any = None,
+                 checkpoint_segments: int | bool | None = None) -> None:
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"RNN: unknown nonlinearity {nonlinearity!r}; accepted: {', '.join(NONLINEARITIES)}")
-        super().__init__(input_size, hidden_size, num_layers, bias, dtype, rng)
+        super().__init__(input_size, hidden_size, num_layers, bias, dtype, rng, checkpoint_segments)
         self.nonlinearity = nonlinearity
 
     def _step(self, x_proj, state, weight_hh, bias_hh):
