@@ -34,3 +34,26 @@ def test_gru_step_forward_and_gradients(n, hidden, bias, seed):
 def test_gru_step_shape_errors_name_the_shapes():
     with pytest.raises(ValueError, match=r"gru step: x_proj \(2, 5\), h \(2, 2\)"):
         ops.GRUStep.apply(np.ones((2, 5)), np.ones((2, 2)), np.ones((6, 2)))
+
+
+@given(n=st.integers(1, 3), d=st.integers(1, 3), hidden=st.integers(1, 3), bias=st.booleans(),
+       seed=st.integers(0, 999))
+def test_lstm_step_forward_and_gradients(n, d, hidden, bias, seed):
+    rng = np.random.default_rng(seed)
+    x, h, c = rng.normal(size=(n, d)), rng.normal(size=(n, hidden)), rng.normal(size=(n, hidden))
+    w_ih, w_hh = rng.normal(size=(4 * hidden, d)) * 0.5, rng.normal(size=(4 * hidden, hidden)) * 0.5
+    b_ih, b_hh = rng.normal(size=4 * hidden), rng.normal(size=4 * hidden)
+    a = x @ w_ih.T + h @ w_hh.T + (b_ih + b_hh if bias else 0)
+    i, f, g, o = (a[:, k * hidden:(k + 1) * hidden] for k in range(4))
+    c_new = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+    h_new = sigmoid(o) * np.tanh(c_new)
+    inputs = [x, h, c, w_ih, w_hh] + ([b_ih, b_hh] if bias else [])
+    got = ops.LSTMStep.apply(*[tg.Tensor(v) for v in inputs])
+    np.testing.assert_allclose(got.data[0], h_new, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got.data[1], c_new, rtol=1e-12, atol=1e-12)
+    assert tg.gradcheck(lambda *t: ops.LSTMStep.apply(*t), inputs)
+
+
+def test_lstm_step_shape_errors_name_the_shapes():
+    with pytest.raises(ValueError, match=r"lstm step: x \(2, 3\), h \(2, 2\), c \(2, 2\)"):
+        ops.LSTMStep.apply(np.ones((2, 3)), np.ones((2, 2)), np.ones((2, 2)), np.ones((8, 4)), np.ones((8, 2)))

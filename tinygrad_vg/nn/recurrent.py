@@ -70,18 +70,15 @@ def gru_step(x_proj: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | Non
     return ops.GRUStep.apply(x_proj, h, weight_hh, bias_hh)
 
 
-def lstm_step(x_proj: Tensor, h: Tensor, c: Tensor, weight_hh: Tensor,
-              bias_hh: Tensor | None) -> tuple[Tensor, Tensor]:
-    """gates = x_proj + W_hh h + b_hh, split into i, f, g, o (N, H) each;
-    c' = sigmoid(f) * c + sigmoid(i) * tanh(g);  h' = sigmoid(o) * tanh(c')."""
-    hidden = h.shape[-1]
-    gates = x_proj + F.linear(h, weight_hh, bias_hh)
-    i = F.sigmoid(gates[:, :hidden])
-    f = F.sigmoid(gates[:, hidden:2 * hidden])
-    g = F.tanh(gates[:, 2 * hidden:3 * hidden])
-    o = F.sigmoid(gates[:, 3 * hidden:])
-    c_next = f * c + i * g
-    return o * F.tanh(c_next), c_next
+def lstm_step(x: Tensor, h: Tensor, c: Tensor, weight_ih: Tensor, weight_hh: Tensor,
+              bias_ih: Tensor | None, bias_hh: Tensor | None) -> tuple[Tensor, Tensor]:
+    """gates = W_ih x + b_ih + W_hh h + b_hh, split into i, f, g, o (N, H) each;
+    c' = sigmoid(f) * c + sigmoid(i) * tanh(g);  h' = sigmoid(o) * tanh(c').
+    One fused node (ops.LSTMStep) that takes x itself, so the tape stores per step only
+    what backpropagation through time needs; it returns [h', c'] stacked, split here."""
+    biases = () if bias_ih is None else (bias_ih, bias_hh)
+    both = ops.LSTMStep.apply(x, h, c, weight_ih, weight_hh, *biases)
+    return both[0], both[1]
 
 
 # ----- shared checks ------------------------------------------------------------------------
@@ -203,7 +200,7 @@ class LSTMCell(_CellBase):
                              f"got {type(state).__name__}")
         h = self._state("hidden state h", state[0], x.shape[0])
         c = self._state("cell state c", state[1], x.shape[0])
-        return lstm_step(self._project(x), h, c, self.weight_hh, self.bias_hh)
+        return lstm_step(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
 
 
 # ----- sequence modules -------------------------------------------------------------------------
@@ -240,7 +237,8 @@ class _SequenceBase(Module):
         get = lambda name: getattr(self, f"{name}_l{layer}", None)  # noqa: E731
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
-    def _step(self, x_proj: Tensor, state: tuple, weight_hh: Tensor, bias_hh: Tensor | None) -> tuple:
+    def _step(self, x_t: Tensor, state: tuple, weight_ih: Tensor, weight_hh: Tensor,
+              bias_ih: Tensor | None, bias_hh: Tensor | None) -> tuple:
         raise NotImplementedError
 
     def _sequence(self, x: Any) -> Tensor:
@@ -269,7 +267,7 @@ class _SequenceBase(Module):
             state = tuple(s[layer] for s in initial)
             outputs = []
             for x_t in inputs:
-                state = self._step(F.linear(x_t, weight_ih, bias_ih), state, weight_hh, bias_hh)
+                state = self._step(x_t, state, weight_ih, weight_hh, bias_ih, bias_hh)
                 outputs.append(state[0])
             inputs = outputs
             finals.append(state)
@@ -295,7 +293,7 @@ class _SequenceBase(Module):
                 # one tensor out: the segment's outputs, then the state parts other than h
                 outputs = []
                 for t in range(x_seg.shape[0]):
-                    state = self._step(F.linear(x_seg[t], weight_ih, bias_ih), state, weight_hh, bias_hh)
+                    state = self._step(x_seg[t], state, weight_ih, weight_hh, bias_ih, bias_hh)
                     outputs.append(state[0])
                 return F.stack(outputs + list(state[1:]))
 
@@ -329,8 +327,8 @@ class RNN(_SequenceBase):
         super().__init__(input_size, hidden_size, num_layers, bias, dtype, rng, checkpoint_segments)
         self.nonlinearity = nonlinearity
 
-    def _step(self, x_proj, state, weight_hh, bias_hh):
-        return (rnn_step(x_proj, state[0], weight_hh, bias_hh, self.nonlinearity),)
+    def _step(self, x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
+        return (rnn_step(F.linear(x_t, weight_ih, bias_ih), state[0], weight_hh, bias_hh, self.nonlinearity),)
 
     def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
         x = self._sequence(x)
@@ -346,8 +344,8 @@ class GRU(_SequenceBase):
 
     gates = 3
 
-    def _step(self, x_proj, state, weight_hh, bias_hh):
-        return (gru_step(x_proj, state[0], weight_hh, bias_hh),)
+    def _step(self, x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
+        return (gru_step(F.linear(x_t, weight_ih, bias_ih), state[0], weight_hh, bias_hh),)
 
     def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
         x = self._sequence(x)
@@ -361,8 +359,8 @@ class LSTM(_SequenceBase):
 
     gates = 4
 
-    def _step(self, x_proj, state, weight_hh, bias_hh):
-        return lstm_step(x_proj, state[0], state[1], weight_hh, bias_hh)
+    def _step(self, x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
+        return lstm_step(x_t, state[0], state[1], weight_ih, weight_hh, bias_ih, bias_hh)
 
     def forward(self, x: Any, state: tuple | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         x = self._sequence(x)

@@ -47,3 +47,60 @@ class GRUStep(Function):
         grad_w = grad_h_proj.T @ h if self.needs_grad[2] else None
         grad_b = grad_h_proj.sum(axis=0) if len(self.needs_grad) > 3 and self.needs_grad[3] else None
         return grad_x, grad_h, grad_w, grad_b
+
+
+class LSTMStep(Function):
+    """torch.nn.LSTMCell in one node (gate order i, f, g, o). Output: [h', c'] stacked, (2, N, H).
+        a = x W_ih^T + b_ih + h W_hh^T + b_hh = [a_i, a_f, a_g, a_o]
+        i, f, o = sigmoid(a_i, a_f, a_o);  g = tanh(a_g);  c' = f c + i g;  h' = o tanh(c')
+    Backward, with g_h, g_c the two halves of grad_out:
+        grad_c' = g_c + g_h o (1 - tanh(c')^2);  grad_c = grad_c' f
+        grad_a = [grad_c' g i(1-i), grad_c' c f(1-f), grad_c' i (1-g^2), g_h tanh(c') o(1-o)]
+        grad_x = grad_a W_ih;  grad_h = grad_a W_hh;  grad_W_ih = grad_a^T x;  grad_W_hh = grad_a^T h
+        grad_b_ih = grad_b_hh = sum over N of grad_a
+    It takes x rather than x W_ih^T so that the tape keeps only x, h, c, the gates and
+    tanh(c') per step: what backpropagation through time cannot do without."""
+
+    def forward(self, x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+        hidden = h.shape[-1]
+        if (weight_hh.shape != (4 * hidden, hidden) or weight_ih.shape != (4 * hidden, x.shape[-1])
+                or c.shape != h.shape or x.shape[0] != h.shape[0]):
+            raise ValueError(f"lstm step: x {x.shape}, h {h.shape}, c {c.shape}, weight_ih {weight_ih.shape}, "
+                             f"weight_hh {weight_hh.shape} do not fit (N, D), (N, H), (N, H), (4H, D), (4H, H)")
+        a = x @ weight_ih.T
+        a += h @ weight_hh.T
+        if bias_ih is not None:
+            a += bias_ih
+            a += bias_hh
+        gates = np.empty_like(a)
+        gates[:, :2 * hidden] = kernels.sigmoid_forward(a[:, :2 * hidden])
+        gates[:, 2 * hidden:3 * hidden] = kernels.tanh_forward(a[:, 2 * hidden:3 * hidden])
+        gates[:, 3 * hidden:] = kernels.sigmoid_forward(a[:, 3 * hidden:])
+        i, f, g, o = (gates[:, k * hidden:(k + 1) * hidden] for k in range(4))
+        out = np.empty((2,) + h.shape, dtype=a.dtype)
+        np.multiply(f, c, out=out[1])
+        out[1] += i * g
+        self.tanh_c = kernels.tanh_forward(out[1])
+        np.multiply(o, self.tanh_c, out=out[0])
+        self.x, self.h, self.c, self.gates = x, h, c, gates
+        self.weight_ih, self.weight_hh = weight_ih, weight_hh
+        return out
+
+    def backward(self, grad_out):
+        hidden = self.h.shape[-1]
+        i, f, g, o = (self.gates[:, k * hidden:(k + 1) * hidden] for k in range(4))
+        grad_h_out, grad_c_out = grad_out[0], grad_out[1]
+        grad_c = grad_c_out + kernels.tanh_backward(grad_h_out * o, self.tanh_c)
+        grad_a = np.concatenate([
+            kernels.sigmoid_backward(grad_c * g, i),
+            kernels.sigmoid_backward(grad_c * self.c, f),
+            kernels.tanh_backward(grad_c * i, g),
+            kernels.sigmoid_backward(grad_h_out * self.tanh_c, o)], axis=1)
+        needs = self.needs_grad
+        grad_b = grad_a.sum(axis=0) if len(needs) > 5 and (needs[5] or needs[6]) else None
+        return (grad_a @ self.weight_ih if needs[0] else None,
+                grad_a @ self.weight_hh if needs[1] else None,
+                grad_c * f if needs[2] else None,
+                grad_a.T @ self.x if needs[3] else None,
+                grad_a.T @ self.h if needs[4] else None,
+                grad_b, grad_b)

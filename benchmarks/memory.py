@@ -1,0 +1,219 @@
+"""Peak memory of long unrolls and deep stacks, with and without gradient checkpointing.
+
+Each configuration runs in a fresh subprocess (so one run's peak cannot hide
+another's) and reports:
+  peak_mib     peak resident memory during forward + backward, minus the resident
+               memory just before the forward (imports, model and data excluded)
+  stored_mib   bytes of the distinct arrays the tape holds after forward (tinygrad_vg only)
+  seconds      one forward + backward
+and, for the leak check, resident memory after 100 and after 10,000 training steps
+of the seed net. PyTorch (with and without torch.utils.checkpoint) runs beside when
+installed. Writes benchmarks/memory.json and the "Memory" section of RESULTS.md.
+
+    python benchmarks/memory.py            # everything (a few minutes)
+    python benchmarks/memory.py --quick    # T = 1,000 and the short leak check only
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MIB = 1024 * 1024
+HIDDEN, BATCH, INPUT = 64, 16, 32
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1)) * 1024
+
+
+def peak_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def minimum_lstm_mib(steps: int) -> float:
+    """What a BPTT must keep per step: 4 gates, c, h and tanh(c): 7 H floats per sample."""
+    return 7 * HIDDEN * BATCH * 4 * steps / MIB
+
+
+# ----- one configuration, in its own process -----------------------------------------
+def run_tinygrad(workload: str, steps: int, checkpoint: bool) -> dict:
+    import numpy as np
+    import tinygrad_vg as tg
+    from tinygrad_vg import nn
+
+    rng = np.random.default_rng(0)
+    segments = True if checkpoint else None
+    if workload == "lstm":
+        model = nn.LSTM(INPUT, HIDDEN, rng=0, checkpoint_segments=segments)
+        x = tg.Tensor(rng.normal(size=(steps, BATCH, INPUT)).astype(np.float32))
+        run = lambda: model(x)[0][-1].sum()   # noqa: E731  loss on the last step
+    else:
+        model = nn.deep_mlp("residual", 256, steps, "tanh", init="standard", rng=0, checkpoint_segments=segments)
+        x = tg.Tensor(rng.normal(size=(64, 256)).astype(np.float32))
+        run = lambda: (model(x) ** 2).mean()   # noqa: E731
+    base = rss_bytes()
+    start = time.perf_counter()
+    loss = run()
+    stored = {}
+    for node in tg.tape(loss):
+        for a in list(node.saved_arrays().values()) + [t.data for t in node.inputs]:
+            if a.base is not None:
+                a = a.base
+            stored[id(a)] = a.nbytes
+    loss.backward()
+    seconds = time.perf_counter() - start
+    params = sum(p.data.nbytes for p in model.parameters())
+    return {"peak_mib": (peak_bytes() - base) / MIB, "seconds": seconds,
+            "stored_mib": (sum(stored.values()) - params) / MIB}
+
+
+def run_torch(workload: str, steps: int, checkpoint: bool) -> dict:
+    import torch
+    from torch.utils.checkpoint import checkpoint as torch_checkpoint
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    if workload == "lstm":
+        model = torch.nn.LSTM(INPUT, HIDDEN)
+        x = torch.randn(steps, BATCH, INPUT)
+        segment = max(1, round(steps ** 0.5))
+
+        def run():
+            if not checkpoint:
+                return model(x)[0][-1].sum()
+            state = None
+            for start in range(0, steps, segment):
+                chunk = x[start:start + segment]
+                if state is None:
+                    out, state = torch_checkpoint(lambda c: model(c), chunk, use_reentrant=False)
+                else:
+                    out, state = torch_checkpoint(lambda c, h, cc: model(c, (h, cc)), chunk, *state,
+                                                  use_reentrant=False)
+            return out[-1].sum()
+    else:
+        blocks = [torch.nn.Linear(256, 256) for _ in range(steps)]
+        x = torch.randn(64, 256)
+        segment = max(1, round(steps ** 0.5))
+
+        def run_blocks(h, part):
+            for b in part:
+                h = h + torch.tanh(b(h))
+            return h
+
+        def run():
+            h = x
+            for start in range(0, steps, segment):
+                part = blocks[start:start + segment]
+                h = (torch_checkpoint(run_blocks, h, part, use_reentrant=False) if checkpoint
+                     else run_blocks(h, part))
+            return (h ** 2).mean()
+    base = rss_bytes()
+    start = time.perf_counter()
+    run().backward()
+    return {"peak_mib": (peak_bytes() - base) / MIB, "seconds": time.perf_counter() - start}
+
+
+def run_leak(steps: int) -> dict:
+    import numpy as np
+    import tinygrad_vg as tg
+    from tinygrad_vg import nn
+
+    rng = np.random.default_rng(0)
+    model = nn.deep_mlp("plain", 20, 20, "tanh", init="standard", rng=0)
+    opt = tg.optim.SGD(list(model.parameters()), lr=0.01, momentum=0.9)
+    x = rng.normal(size=(32, 20)).astype(np.float32)
+    y = rng.normal(size=(32, 20)).astype(np.float32)
+    marks = {}
+    for step in range(1, steps + 1):
+        opt.zero_grad()
+        tg.functional.mse_loss(model(tg.Tensor(x)), y).backward()
+        opt.step()
+        if step in (100, steps):
+            marks[step] = rss_bytes() / MIB
+    return {"rss_mib_after_100": marks[100], f"rss_mib_after_{steps}": marks[steps],
+            "growth": marks[steps] / marks[100] - 1}
+
+
+# ----- the driver ------------------------------------------------------------------------
+def child(args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def have_torch() -> bool:
+    return subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode == 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--child", nargs=4, metavar=("ENGINE", "WORKLOAD", "STEPS", "CHECKPOINT"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        engine, workload, steps, ck = args.child
+        if engine == "leak":
+            print(json.dumps(run_leak(int(steps))))
+        else:
+            fn = run_tinygrad if engine == "tinygrad_vg" else run_torch
+            print(json.dumps(fn(workload, int(steps), ck == "1")))
+        return
+
+    configs = [("lstm", 1000)] + ([] if args.quick else [("lstm", 10000), ("residual", 1000)])
+    engines = ["tinygrad_vg"] + (["torch"] if have_torch() else [])
+    rows = []
+    for workload, steps in configs:
+        for engine in engines:
+            for ck in (False, True):
+                result = child([engine, workload, str(steps), "1" if ck else "0"])
+                row = {"workload": workload, "steps": steps, "engine": engine, "checkpoint": ck, **result}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    leak_steps = 1000 if args.quick else 10000
+    leak = child(["leak", "seed", str(leak_steps), "0"])
+    print(json.dumps(leak), flush=True)
+    data = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version(), "rows": rows, "leak": leak, "leak_steps": leak_steps,
+            "torch": "installed" if "torch" in engines else "not installed (skipped)"}
+    (HERE / "memory.json").write_text(json.dumps(data, indent=1))
+    print(markdown(data))
+
+
+def markdown(data: dict) -> str:
+    lines = ["| workload | engine | checkpointing | peak MiB over baseline | stored activations MiB | time s |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in data["rows"]:
+        name = ("LSTM H=64 N=16 T=%d" if r["workload"] == "lstm" else "residual MLP 256 wide, depth %d") % r["steps"]
+        if "error" in r:
+            lines.append(f"| {name} | {r['engine']} | {'sqrt' if r['checkpoint'] else 'no'} | error: {r['error']} | | |")
+            continue
+        stored = f"{r['stored_mib']:.1f}" if "stored_mib" in r else "-"
+        lines.append(f"| {name} | {r['engine']} | {'sqrt(T)' if r['checkpoint'] else 'no'} | "
+                     f"{r['peak_mib']:.1f} | {stored} | {r['seconds']:.2f} |")
+    leak = data["leak"]
+    n = data["leak_steps"]
+    if "error" not in leak:
+        lines.append("")
+        lines.append(f"Leak check, seed net (20 x 20 tanh, batch 32, SGD): resident memory "
+                     f"{leak['rss_mib_after_100']:.1f} MiB after 100 steps, "
+                     f"{leak[f'rss_mib_after_{n}']:.1f} MiB after {n} ({100 * leak['growth']:+.1f}%).")
+    lines.append(f"Minimum a BPTT must store for the LSTM (gates, c, h, tanh(c), float32): "
+                 f"{minimum_lstm_mib(1000):.1f} MiB at T = 1,000, {minimum_lstm_mib(10000):.0f} MiB at T = 10,000.")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
