@@ -1,11 +1,11 @@
 """The tape explorer: list the recorded nodes, and replay backward one node at a time.
 
-    >>> import numpy as np, tinygrad_vg as tg
-    >>> x = tg.Tensor([0.5, -1.0], requires_grad=True, name="x")
-    >>> w = tg.Tensor([2.0, 0.25], requires_grad=True, name="w")
-    >>> loss = (x * w).tanh().sum()
-    >>> tg.print_tape(loss)              # index, op, inputs, output shape, saved arrays
-    >>> lines = tg.explain_backward(loss)   # grad_out, local rule, gradient to each input
+    import tinygrad_vg as tg
+    x = tg.Tensor([0.5, -1.0], requires_grad=True, name="x")
+    w = tg.Tensor([2.0, 0.25], requires_grad=True, name="w")
+    loss = (x * w).tanh().sum()
+    tg.print_tape(loss)                 # index, op, inputs, output shape, saved arrays
+    lines = tg.explain_backward(loss)   # per node: grad_out, local rule, gradient to each input
 
 How a tensor is called in the listings: its `.name` if it has one; otherwise `#k`
 for the output of tape node k, and for leaves `leafN` (requires grad), `paramN` (an
@@ -23,11 +23,15 @@ Design:
 - The local derivative rule is read from the op class's docstring, whose convention
   is `y = ...;  grad_x = ...`: the printed rule is the docstring's math, so a user's
   own `Function` subclass explains itself when it follows that convention.
+- A checkpoint node (tinygrad_vg.checkpoint) has no backward of its own: the replay,
+  like the engine, reruns its function to record the interior, and shows the node as
+  one step. That rerun repeats the function's side effects (BatchNorm statistics).
 - The engine keeps no reference from a node to its output tensor. The output's shape
   and name are taken from the tensors the consumers hold (or the root itself).
 """
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 from dataclasses import dataclass, field
@@ -39,7 +43,7 @@ from .autograd import Function, reduce_to_shape, tape
 from .tensor import Tensor
 
 __all__ = ["tape_listing", "print_tape", "explain_backward", "backward_steps", "Step",
-           "derivative_rule", "forward_rule", "name_parameters"]
+           "derivative_rule", "forward_rule", "name_parameters", "show"]
 
 SMALL = 6   # tensors with at most this many elements are printed in full, larger ones as a norm
 
@@ -49,16 +53,21 @@ _RULE = re.compile(r"grad_\w+\s*=")
 
 
 def _first_paragraph(op: Any) -> str:
-    doc = (type(op).__doc__ if not isinstance(op, type) else op.__doc__) or ""
-    return " ".join(doc.strip().split("\n\n")[0].split())
+    """The docstring's first paragraph, spaces collapsed within each line, line breaks kept."""
+    doc = inspect.cleandoc((op if isinstance(op, type) else type(op)).__doc__ or "")
+    return "\n".join(" ".join(line.split()) for line in doc.split("\n\n")[0].splitlines())
 
 
 def derivative_rule(op: Function | type) -> str:
     """The local derivative rule of an op from its docstring: the text from the first
-    `grad_... =` to the end of the sentence, e.g. 'grad_x = grad_out * (1 - y^2)' for Tanh."""
+    `grad_... =` to the end of the sentence, e.g. 'grad_x = grad_out * (1 - y^2)' for Tanh.
+    A rule written over several lines keeps its line breaks."""
     text = _first_paragraph(op)
     match = _RULE.search(text)
     if match is None:
+        first = text.split("\n")[0]
+        if ";" in first:   # 'y = ...;  backward: ...' without a grad_ formula
+            return first.split(";", 1)[1].strip()
         name = op.__name__ if isinstance(op, type) else type(op).__name__
         return f"(no 'grad_x = ...' rule in the docstring of {name})"
     rule = text[match.start():]
@@ -71,8 +80,8 @@ def forward_rule(op: Function | type) -> str:
     docstring does not start with 'y = ...'."""
     text = _first_paragraph(op)
     match = _RULE.search(text)
-    head = text[:match.start()] if match else text
-    head = head.strip().rstrip(";").strip()
+    head = " ".join((text[:match.start()] if match else text.split("\n")[0]).split())
+    head = head.split(";")[0].strip() if ";" in head else head.strip()
     return head if head.startswith("y") and "=" in head else ""
 
 
@@ -226,7 +235,13 @@ def backward_steps(t: Tensor, grad: Any = None) -> tuple[list[Step], list[tuple[
         if grad_out is None:
             continue
         step = Step(index[id(node)], node, grad_out, sources.pop(id(node)))
-        for x, needs, g in zip(node.inputs, node.needs_grad, node.backward(grad_out)):
+        if getattr(node, "recompute", None) is not None:   # a checkpoint: replay its interior
+            grad_inputs, extra = _checkpoint_grads(node, grad_out)
+            for x, g in extra:   # tensors the interior closes over, not inputs of the node
+                leaves[id(x)] = [x, g] if id(x) not in leaves else [x, leaves[id(x)][1] + g]
+        else:
+            grad_inputs = node.backward(grad_out)
+        for x, needs, g in zip(node.inputs, node.needs_grad, grad_inputs):
             if not needs or g is None:
                 step.grads.append(None)
                 step.broadcast.append(None)
@@ -250,14 +265,30 @@ def backward_steps(t: Tensor, grad: Any = None) -> tuple[list[Step], list[tuple[
     return steps, [(x, g) for x, g in leaves.values()]
 
 
+def _checkpoint_grads(node: Function, grad_out: np.ndarray) -> tuple[list, list]:
+    """The gradient of each input of a checkpoint node (tinygrad_vg.checkpoint), from a
+    read-only replay of its recomputed interior, and the gradients of other leaves the
+    interior uses (what autograd._backprop sends straight to them)."""
+    inner_root, stand_ins = node.recompute()
+    if not inner_root.requires_grad:
+        return [None] * len(node.inputs), []
+    inner = {id(x): (x, g) for x, g in backward_steps(inner_root, grad_out)[1]}
+    grads = []
+    for position, x in enumerate(node.inputs):
+        key = id(stand_ins[position]) if position < len(stand_ins) else id(x)
+        grads.append(inner.pop(key, (None, None))[1])
+    return grads, list(inner.values())
+
+
 def explain_backward(loss: Tensor, file: TextIO | None = None, grad: Any = None,
                      small: int = SMALL) -> list[str]:
     """Replay backward from `loss` and print it node by node, last node first: the upstream
     gradient grad_out, the op's local derivative rule (from its docstring) and the gradient
     passed to each input; numbers for tensors of at most `small` elements, norms otherwise.
 
-    Read-only: no leaf's .grad changes, no hook runs, and the graph stays usable (call it
-    before backward, or after backward(retain_graph=True)). Returns the printed lines.
+    Read-only: no leaf's .grad changes, no hook runs (so a hook that rewrites a gradient,
+    e.g. clipping, is not reflected), and the graph stays usable: call it before backward,
+    or after backward(retain_graph=True). Returns the printed lines.
     """
     steps, leaves = backward_steps(loss, grad)
     nodes = tape(loss)
@@ -274,7 +305,9 @@ def explain_backward(loss: Tensor, file: TextIO | None = None, grad: Any = None,
                      + (f":  {math}" if math else ""))
         came = " + ".join(f"#{k}" for k in step.sources)
         lines.append(f"    grad_out  = {show(step.grad_out, small)}" + (f"   (from {came})" if came else ""))
-        lines.append(f"    rule      : {derivative_rule(node)}")
+        rule = derivative_rule(node).split("\n")
+        lines.append(f"    rule      : {rule[0]}")
+        lines.extend(f"                {more}" for more in rule[1:])
         for x, g, full in zip(node.inputs, step.grads, step.broadcast):
             target = names.with_shape(x)
             if g is None:

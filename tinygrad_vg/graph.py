@@ -1,7 +1,7 @@
 """Pictures of the tape: Graphviz DOT text, and PNG/SVG/PDF files.
 
-    >>> dot_text = tg.to_dot(loss, grad_labels=True)      # always available: a string
-    >>> tg.render(loss, "graph.png", grad_labels=True)     # `dot` if installed, else matplotlib
+    dot_text = tg.to_dot(loss, grad_labels=True)      # always available: a string
+    tg.render(loss, "graph.png", grad_labels=True)     # `dot` if installed, else matplotlib
 
 Leaves that require grad, parameters (nn.Parameter), constants, the op nodes and the
 root (usually the loss) are drawn with different shapes and colours. Data flows from
@@ -17,8 +17,9 @@ Design:
   drawing never changes a .grad and needs no earlier backward call, only a graph
   that is not freed.
 - The matplotlib fallback lays the graph out in layers: an op node sits one layer
-  below its deepest input (longest path from the leaves), a leaf just above its
-  first consumer, and a few barycentre sweeps order each layer to keep edges short.
+  below its deepest input (longest path from the leaves), moved down to just above
+  its first consumer when it can be, a leaf just above its first consumer; long
+  edges pass through waypoints, and barycentre sweeps order each layer.
   matplotlib is imported only when this fallback runs (the plot extra), with no
   pyplot state: a bare Figure is saved directly.
 """
@@ -126,7 +127,8 @@ def to_dot(t: Tensor, grad_labels: bool = False, grad: Any = None) -> str:
 
     grad_labels=True labels each edge with the norm of the gradient backward sends along
     it (replayed read-only: no .grad changes, no earlier backward needed; the graph must
-    not be freed, so after a backward use backward(retain_graph=True))."""
+    not be freed, so after a backward use backward(retain_graph=True)). For a t of more
+    than one element the replay is seeded with `grad` (default: ones)."""
     gnodes, edges = graph_model(t, grad_labels, grad)
     lines = [
         "digraph tape {",
@@ -194,8 +196,9 @@ def _layout(gnodes: list[GraphNode], edges: list[GraphEdge]) -> tuple[dict[str, 
     edges, and per edge the ids of its waypoints (one per layer it crosses).
 
     Ops sit one layer below their deepest input (longest path from the leaves), then move
-    down as far as their consumers allow; leaves sit one layer above their first consumer. An edge that skips layers gets a waypoint in
-    each, so it is routed between the boxes instead of through them (as dot does).
+    down as far as their consumers allow; leaves sit one layer above their first consumer.
+    An edge that skips layers gets a waypoint in each, so it is routed between the boxes
+    instead of through them (as dot does).
     Three down-and-up barycentre sweeps order each layer to keep edges short."""
     layer: dict[str, int] = {}
     inputs: dict[str, list[str]] = {n.id: [] for n in gnodes}
@@ -262,6 +265,44 @@ def _pack(row: list[str], want: dict[str, float], width: dict[str, float], x: di
         x[i] = p + shift
 
 
+def _edge_geometry(edges: list[GraphEdge], waypoints: list[list[str]], centre: dict, size: dict) -> list:
+    """Per edge: ("path", vertices) for a long edge through its waypoints, or ("arc", start,
+    end, rad) for a direct one; and the label placement (x, y, side) or None."""
+    pairs: dict[tuple[str, str], int] = {}
+    for e in edges:
+        pairs[e.source, e.target] = pairs.get((e.source, e.target), 0) + 1
+    seen: dict[tuple[str, str], int] = {}
+    shapes = []
+    for e, ids in zip(edges, waypoints):
+        (x0, y0), (x1, y1) = centre[e.source], centre[e.target]
+        start, end = (x0, y0 - size[e.source][1] / 2), (x1, y1 + size[e.target][1] / 2)
+        if ids:   # a smooth curve through the waypoints, vertical at each; label right of the first
+            points = [start, *(centre[i] for i in ids), end]
+            vertices = [points[0]]
+            for (ax_, ay), (bx, by) in zip(points, points[1:]):
+                pull = (ay - by) * 0.45
+                vertices += [(ax_, ay - pull), (bx, by + pull), (bx, by)]
+            place = (*centre[ids[0]], +1) if e.label else None
+            shapes.append((("path", vertices), place))
+            continue
+        key = (e.source, e.target)
+        n_parallel, k = pairs[key], seen.get(key, 0)
+        seen[key] = k + 1
+        rad = 0.0 if n_parallel == 1 else 0.35 * (2 * k / (n_parallel - 1) - 1)
+        place = None
+        if e.label:
+            # 45% of the way down arc3's quadratic Bezier, on the arrow's outer side: arrows
+            # that meet at one box spread apart towards their sources
+            dx, dy = end[0] - start[0], end[1] - start[1]
+            u = 0.45
+            qx, qy = (start[0] + end[0]) / 2 + rad * dy, (start[1] + end[1]) / 2 - rad * dx
+            px = (1 - u) ** 2 * start[0] + 2 * u * (1 - u) * qx + u ** 2 * end[0]
+            py = (1 - u) ** 2 * start[1] + 2 * u * (1 - u) * qy + u ** 2 * end[1]
+            place = (px, py, -1 if dx > 0.05 or rad > 0 else 1)
+        shapes.append((("arc", start, end, rad), place))
+    return shapes
+
+
 def _draw_matplotlib(gnodes: list[GraphNode], edges: list[GraphEdge], path: Path, grad_labels: bool) -> None:
     try:
         from matplotlib.figure import Figure
@@ -276,12 +317,17 @@ def _draw_matplotlib(gnodes: list[GraphNode], edges: list[GraphEdge], path: Path
     bottom = 0.45 if grad_labels else 0.15
     height = layers * _LAYER_H + bottom
     centre = {i: (x, height - 0.55 - layer * _LAYER_H) for i, (x, layer) in place.items()}
-    half = {i: size[i][0] / 2 if i in size else 0.1 for i in centre}
-    left = min(centre[i][0] - half[i] for i in centre) - 0.3
-    right = max(centre[i][0] + half[i] for i in centre) + 0.3
-    for e, ids in zip(edges, waypoints):   # labels beside waypoints stick out to the right
-        if e.label and ids:
-            right = max(right, centre[ids[0]][0] + len(e.label) * _LABEL_CHAR_W + 0.4)
+    shapes = _edge_geometry(edges, waypoints, centre, size)
+
+    # the drawing's extent: boxes (leaves are drawn 1.2 times wider), and labels beside edges
+    half = {n.id: size[n.id][0] * (0.6 if n.kind == "leaf" else 0.5) for n in gnodes}
+    left = min(centre[i][0] - half[i] for i in half) - 0.25
+    right = max(centre[i][0] + half[i] for i in half) + 0.25
+    for e, (_, label_at) in zip(edges, shapes):
+        if label_at is not None:
+            x, _, side = label_at
+            reach = x + side * (0.06 + len(e.label) * _LABEL_CHAR_W + 0.15)
+            left, right = min(left, reach), max(right, reach)
     if grad_labels:   # room for the note under the graph
         spare = len(GRAD_NOTE) * _CHAR_W * 0.9 - (right - left)
         if spare > 0:
@@ -312,45 +358,20 @@ def _draw_matplotlib(gnodes: list[GraphNode], edges: list[GraphEdge], path: Path
         ax.text(cx, cy, n.label, ha="center", va="center", fontsize=10, linespacing=1.25,
                 color=style.get("fontcolor", "black"), zorder=3)
 
-    def label(x: float, y: float, text: str, side: int) -> None:
-        ax.text(x + side * 0.06, y, text, ha="right" if side < 0 else "left", va="center", fontsize=8.5,
-                color="#a0262e", zorder=4,
-                bbox={"boxstyle": "round,pad=0.12", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
-
     arrow = {"arrowstyle": "-|>", "mutation_scale": 11, "color": "#444444", "linewidth": 1.0,
              "shrinkA": 1, "shrinkB": 1, "zorder": 1}
-    pairs: dict[tuple[str, str], int] = {}
-    for e in edges:
-        pairs[e.source, e.target] = pairs.get((e.source, e.target), 0) + 1
-    seen: dict[tuple[str, str], int] = {}
-    for e, ids in zip(edges, waypoints):   # arrows, and the gradient labels beside them
-        (x0, y0), (x1, y1) = centre[e.source], centre[e.target]
-        start, end = (x0, y0 - size[e.source][1] / 2), (x1, y1 + size[e.target][1] / 2)
-        if ids:   # a long edge: a smooth curve through its waypoints, vertical at each
-            points = [start, *(centre[i] for i in ids), end]
-            vertices, codes = [points[0]], [CurvePath.MOVETO]
-            for (ax_, ay), (bx, by) in zip(points, points[1:]):
-                pull = (ay - by) * 0.45
-                vertices += [(ax_, ay - pull), (bx, by + pull), (bx, by)]
-                codes += [CurvePath.CURVE4] * 3
-            ax.add_patch(FancyArrowPatch(path=CurvePath(vertices, codes), **arrow))
-            if e.label:
-                label(*centre[ids[0]], e.label, +1)
-            continue
-        key = (e.source, e.target)
-        n_parallel, k = pairs[key], seen.get(key, 0)
-        seen[key] = k + 1
-        rad = 0.0 if n_parallel == 1 else 0.35 * (2 * k / (n_parallel - 1) - 1)
-        ax.add_patch(FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={rad}", **arrow))
-        if e.label:
-            # 45% of the way down arc3's quadratic Bezier, on the arrow's outer side: arrows
-            # that meet at one box spread apart towards their sources
-            dx, dy = end[0] - start[0], end[1] - start[1]
-            u = 0.45
-            qx, qy = (start[0] + end[0]) / 2 + rad * dy, (start[1] + end[1]) / 2 - rad * dx
-            px = (1 - u) ** 2 * start[0] + 2 * u * (1 - u) * qx + u ** 2 * end[0]
-            py = (1 - u) ** 2 * start[1] + 2 * u * (1 - u) * qy + u ** 2 * end[1]
-            label(px, py, e.label, -1 if dx > 0.05 or rad > 0 else 1)
+    for e, (shape, label_at) in zip(edges, shapes):   # arrows, and the gradient labels beside them
+        if shape[0] == "path":
+            codes = [CurvePath.MOVETO] + [CurvePath.CURVE4] * (len(shape[1]) - 1)
+            ax.add_patch(FancyArrowPatch(path=CurvePath(shape[1], codes), **arrow))
+        else:
+            _, start, end, rad = shape
+            ax.add_patch(FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={rad}", **arrow))
+        if label_at is not None:
+            x, y, side = label_at
+            ax.text(x + side * 0.06, y, e.label, ha="right" if side < 0 else "left", va="center",
+                    fontsize=8.5, color="#a0262e", zorder=4,
+                    bbox={"boxstyle": "round,pad=0.12", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
     if grad_labels:
         ax.text((left + right) / 2, 0.2, GRAD_NOTE, ha="center", va="center", fontsize=9, color="#444444")
     fig.savefig(path, dpi=150 if path.suffix.lower() == ".png" else 72)
