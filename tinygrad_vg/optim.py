@@ -59,6 +59,13 @@ class Optimizer:
         self.params = _param_list(type(self).__name__, params)
         self.state: dict[Tensor, dict[str, Any]] = {}
 
+    def _gradients(self):
+        """(parameter, gradient) for each parameter that has one; weight decay added (L2)."""
+        decay = getattr(self, "weight_decay", 0.0)
+        for p in self.params:
+            if p.grad is not None:
+                yield p, (p.grad + decay * p.data if decay != 0 else p.grad)
+
     def zero_grad(self) -> None:
         """Set every parameter's .grad to None (torch's default set_to_none=True)."""
         for p in self.params:
@@ -88,12 +95,7 @@ class SGD(Optimizer):
         self.dampening, self.nesterov = dampening, nesterov
 
     def step(self) -> None:
-        for p in self.params:
-            if p.grad is None:
-                continue
-            g = p.grad
-            if self.weight_decay != 0:
-                g = g + self.weight_decay * p.data
+        for p, g in self._gradients():
             if self.momentum != 0:
                 state = self.state.setdefault(p, {})
                 buf = state.get("momentum_buffer")
@@ -124,12 +126,7 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         beta1, beta2 = self.betas
-        for p in self.params:
-            if p.grad is None:
-                continue
-            g = p.grad
-            if self.weight_decay != 0:
-                g = g + self.weight_decay * p.data
+        for p, g in self._gradients():
             state = self.state.get(p)
             if state is None:
                 state = self.state[p] = {"step": 0, "exp_avg": np.zeros_like(p.data),
