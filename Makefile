@@ -14,7 +14,7 @@ BENCH_STAMP := $(VENV)/.tinygrad_vg-bench-installed
 # The [build-system] requires of pyproject.toml: installed into the venv so that the
 # editable build reuses them (--no-build-isolation) instead of fetching them per build.
 BUILD_DEPS := "setuptools>=64" wheel "Cython>=3" "numpy>=1.25" scipy
-SOURCES := pyproject.toml setup.py $(wildcard csrc/*.pyx csrc/*.pxd)
+SOURCES := pyproject.toml setup.py $(wildcard csrc/*.pyx csrc/*.pxd csrc/*.h)
 
 .PHONY: venv test demo bench clean distclean
 

@@ -315,3 +315,105 @@ def test_missing_extension_is_loud():
     assert "ImportError" in result.stderr and "make venv" in result.stderr
     result = _import_kernels("numpy", hide_extension=True)  # numpy asked for: fine
     assert result.returncode == 0 and result.stdout.strip() == "numpy", result.stderr
+
+
+# ---------------------------------------------------------------- fused linear layer
+# linear_act_forward/backward: the two sides call different BLAS builds, so y and the
+# gradients are held to the gemm error bound (see assert_gemm_close) carried through
+# the activation, whose slope is at most 1, plus TRANSCENDENTAL_ULPS of the output.
+
+LINEAR_ACTS = [None, "tanh", "sigmoid", "relu"]
+
+
+def gemm_bound(op_a: np.ndarray, op_b: np.ndarray, extra=0.0) -> np.ndarray:
+    wide = np.longdouble if op_a.dtype == np.float64 else np.float64
+    info = np.finfo(op_a.dtype)
+    mag = np.abs(op_a.astype(wide)) @ np.abs(op_b.astype(wide)) + np.abs(extra)
+    return (op_a.shape[-1] + 2) * (info.eps * mag + info.tiny)
+
+
+@st.composite
+def linear_cases(draw):
+    dtype = draw(dtypes)
+    n, d_in, d_out = (draw(st.integers(0, 6)) for _ in range(3))
+    elements = st.floats(-4, 4, width=np.dtype(dtype).itemsize * 8)
+    x = draw(hnp.arrays(dtype, (n, d_in), elements=elements))
+    w = draw(hnp.arrays(dtype, (d_out, d_in), elements=elements))
+    b = draw(st.none() | hnp.arrays(dtype, (d_out,), elements=elements))
+    g = draw(hnp.arrays(dtype, (n, d_out), elements=elements))
+    layout = st.sampled_from(["C", "F", "strided", "reversed"])
+    x, w, g = (with_layout(a, draw(layout)) for a in (x, w, g))
+    return x, w, b, g, draw(st.sampled_from(LINEAR_ACTS))
+
+
+@given(case=linear_cases())
+def test_linear_act_matches_numpy_twin(compiled_kernels, case):
+    x, w, b, g, act = case
+    before = [a.copy() for a in (x, w, g)]
+    y = compiled_kernels.linear_act_forward(x, w, b, act)
+    want = kernels.reference.linear_act_forward(x, w, b, act)
+    assert y.shape == want.shape == (x.shape[0], w.shape[0]) and y.dtype == x.dtype
+    assert y.flags.c_contiguous
+    eps = np.finfo(x.dtype).eps
+    assert np.all(np.abs(y - want) <= gemm_bound(x, w.T, 0 if b is None else b)
+                  + TRANSCENDENTAL_ULPS * eps * np.abs(want))
+    # backward from the same y on both sides: act'(.) is then exact, only the gemms differ
+    got = compiled_kernels.linear_act_backward(g, x, w, want, act)
+    ref = kernels.reference.linear_act_backward(g, x, w, want, act)
+    mag_g = np.abs(g)
+    for name, c, r, bound in (("grad_x", got[0], ref[0], gemm_bound(mag_g, w)),
+                              ("grad_w", got[1], ref[1], gemm_bound(mag_g.T, x)),
+                              ("grad_b", got[2], ref[2], gemm_bound(mag_g.T, np.ones((g.shape[0], 1), g.dtype))[:, 0])):
+        assert c.shape == r.shape and c.dtype == r.dtype, name
+        assert np.all(np.abs(c - r) <= bound), name
+    for a, a0 in zip((x, w, g), before):
+        np.testing.assert_array_equal(a, a0)   # inputs untouched
+
+
+@pytest.mark.parametrize("act", LINEAR_ACTS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,d_in,d_out", [(1, 1, 1), (0, 3, 2), (3, 0, 2), (3, 2, 0), (32, 20, 20)])
+def test_linear_act_small_and_empty(kernel_impl, act, dtype, n, d_in, d_out):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((n, d_in)).astype(dtype)
+    w = rng.standard_normal((d_out, d_in)).astype(dtype)
+    b = rng.standard_normal(d_out).astype(dtype)
+    y = kernel_impl.linear_act_forward(x, w, b, act)
+    want = kernels.reference.linear_act_forward(x, w, b, act)
+    np.testing.assert_allclose(y, want, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6)
+    grads = kernel_impl.linear_act_backward(np.ones_like(want), x, w, want, act)
+    for got, shape in zip(grads, [x.shape, w.shape, b.shape]):
+        assert got.shape == shape and got.dtype == dtype
+    some = kernel_impl.linear_act_backward(np.ones_like(want), x, w, want, act, need_x=False, need_b=False)
+    assert some[0] is None and some[2] is None and some[1].shape == w.shape
+
+
+def test_linear_act_bad_input(kernel_impl):
+    f = kernel_impl.linear_act_forward
+    x, w = np.ones((2, 3)), np.ones((4, 3))
+    with pytest.raises(ValueError, match=r"linear_act: unknown activation 'gelu'"):
+        f(x, w, None, "gelu")
+    with pytest.raises(TypeError, match=r"linear_act: weight is float32 but x is float64"):
+        f(x, w.astype(np.float32))
+    with pytest.raises(TypeError, match=r"linear_act: x has dtype int64"):
+        f(x.astype(np.int64), w)
+    with pytest.raises(ValueError, match=r"linear_act: x must be 2-D"):
+        f(np.ones(3), w)
+    with pytest.raises(ValueError, match=r"need weight \(D_out, 3\)"):
+        f(x, np.ones((4, 2)))
+    with pytest.raises(ValueError, match=r"bias has shape \(3,\); expected \(4,\)"):
+        f(x, w, np.ones(3))
+    with pytest.raises(ValueError, match=r"must have shape \(2, 4\)"):
+        kernel_impl.linear_act_backward(np.ones((2, 5)), x, w, np.ones((2, 4)), "tanh")
+
+
+def test_vector_math_is_reported():
+    """The extension says whether its tanh loops call libmvec (see csrc/_simd_math.h)."""
+    if kernels.compiled is None:
+        pytest.skip("compiled extension not built")
+    from tinygrad_vg import _kernels
+    assert isinstance(_kernels.VECTOR_MATH, bool)
+    if kernels.BACKEND == "compiled":
+        assert "vector math" in kernels.report()
+    else:
+        assert kernels.report().startswith("numpy backend")

@@ -153,7 +153,7 @@ class Function:
         if _state.grad_enabled and out.dtype.kind == "f" and any(t._requires_grad for t in tensors):
             fn.seq = next(_sequence)
             fn.inputs = tensors
-            fn.needs_grad = tuple(t.requires_grad for t in tensors)
+            fn.needs_grad = tuple([t._requires_grad for t in tensors])
             result.node = fn
             result._requires_grad = True
         return result
@@ -178,7 +178,7 @@ def as_tensors(values: tuple, op_name: str) -> tuple:
     A Python number takes the float dtype of the tensors it meets, so
     `float32_tensor * 2.0` stays float32, as in PyTorch.
     """
-    if all(type(v) is Tensor for v in values):
+    if all(isinstance(v, Tensor) for v in values):   # Parameters too
         return values
     float_dtype = None
     for v in values:

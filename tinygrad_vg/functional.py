@@ -10,7 +10,7 @@ from .tensor import Tensor
 __all__ = [
     "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "leaky_relu", "elu", "softplus",
     "gelu", "softmax", "log_softmax", "logsumexp", "mse_loss", "cross_entropy", "matmul",
-    "linear", "concatenate", "stack", "where", "clip", "sum", "mean", "max", "min", "var", "reshape",
+    "linear", "linear_act", "concatenate", "stack", "where", "clip", "sum", "mean", "max", "min", "var", "reshape",
     "transpose",
 ]
 
@@ -55,6 +55,18 @@ def matmul(a: Any, b: Any) -> Tensor: return ops.MatMul.apply(a, b)
 def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     """x @ weight^T + bias, one node on the tape (torch.nn.functional.linear)."""
     return ops.Linear.apply(x, weight) if bias is None else ops.Linear.apply(x, weight, bias)
+
+
+def linear_act(x: Any, weight: Any, bias: Any = None, activation: str | None = None) -> Tensor:
+    """activation(x @ weight^T + bias) as ONE node on the tape (ops.LinearAct, fused kernels);
+    activation: None, "tanh", "sigmoid" or "relu". Same values and gradients as
+    `F.tanh(F.linear(x, weight, bias))`, in one op instead of two."""
+    if activation not in (None, "identity", "tanh", "sigmoid", "relu"):
+        raise ValueError(f"linear_act: unknown activation {activation!r}; accepted: None, 'tanh', "
+                         "'sigmoid', 'relu' (use F.linear and the activation for others)")
+    if bias is None:
+        return ops.LinearAct.apply(x, weight, activation=activation)
+    return ops.LinearAct.apply(x, weight, bias, activation=activation)
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:

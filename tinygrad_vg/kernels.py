@@ -24,15 +24,15 @@ from typing import Optional
 import numpy as np
 
 __all__ = [
-    "BACKEND", "BACKENDS", "KERNELS", "compiled", "reference", "numpy_kernels",
+    "BACKEND", "BACKENDS", "KERNELS", "compiled", "reference", "numpy_kernels", "report",
     "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
-    "relu_forward", "relu_backward", "matmul",
+    "relu_forward", "relu_backward", "matmul", "linear_act_forward", "linear_act_backward",
 ]
 
 BACKENDS = ("compiled", "numpy")
 KERNELS = (
     "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
-    "relu_forward", "relu_backward", "matmul",
+    "relu_forward", "relu_backward", "matmul", "linear_act_forward", "linear_act_backward",
 )
 _ACCEPTED = "float32 or float64 numpy arrays"
 
@@ -143,6 +143,51 @@ class numpy_kernels:
                 raise ValueError("matmul: out must be a writeable C- or F-contiguous array")
         return np.matmul(op_a, op_b, out=out)
 
+    @staticmethod
+    def linear_act_forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
+                           activation: Optional[str] = None) -> np.ndarray:
+        """y = f(x @ weight^T + bias); x (N, D_in), weight (D_out, D_in), bias (D_out,) or None;
+        f: None/"identity", "tanh", "sigmoid", "relu". A new C-ordered (N, D_out) array."""
+        x, weight, bias = _linear_checks(x, weight, bias, activation)
+        y = np.matmul(x, weight.T, out=np.empty((x.shape[0], weight.shape[0]), dtype=x.dtype))
+        if bias is not None:
+            y += bias
+        if activation == "tanh":
+            np.tanh(y, out=y)
+        elif activation == "sigmoid":
+            y = numpy_kernels.sigmoid_forward(y)
+        elif activation == "relu":
+            np.maximum(y, 0, out=y)
+        return y
+
+    @staticmethod
+    def linear_act_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, y: np.ndarray,
+                            activation: Optional[str] = None, need_x: bool = True, need_w: bool = True,
+                            need_b: bool = True) -> tuple:
+        """grad_z = grad_out * f'(z), f' from the output y; grad_x = grad_z @ weight,
+        grad_w = grad_z^T @ x, grad_b = grad_z summed over rows; None where not needed."""
+        x, weight, _ = _linear_checks(x, weight, None, activation)
+        shape = (x.shape[0], weight.shape[0])
+        for name, m in (("grad_out", grad_out), ("y", y)):
+            m = _as_float_array(m, "linear_act", name)
+            if m.dtype != x.dtype:
+                raise TypeError(f"linear_act: {name} is {m.dtype} but x is {x.dtype}; all must have one dtype")
+            if m.shape != shape:
+                raise ValueError(f"linear_act_backward: grad_out {np.shape(grad_out)} and y "
+                                 f"{np.shape(y)} must have shape {shape}")
+        if activation == "tanh":
+            grad_z = numpy_kernels.tanh_backward(grad_out, y)
+        elif activation == "sigmoid":
+            grad_z = numpy_kernels.sigmoid_backward(grad_out, y)
+        elif activation == "relu":
+            grad_z = numpy_kernels.relu_backward(grad_out, y)   # y > 0 exactly where z > 0
+        else:
+            grad_z = grad_out
+        grad_x = (grad_z @ weight) if need_x else None
+        grad_w = (grad_z.T @ x) if need_w else None
+        grad_b = grad_z.sum(axis=0) if need_b else None
+        return grad_x, grad_w, grad_b
+
 
 reference = SimpleNamespace(**{name: getattr(numpy_kernels, name) for name in KERNELS})
 
@@ -179,3 +224,45 @@ sigmoid_backward = _active.sigmoid_backward
 relu_forward = _active.relu_forward
 relu_backward = _active.relu_backward
 matmul = _active.matmul
+linear_act_forward = _active.linear_act_forward
+linear_act_backward = _active.linear_act_backward
+
+
+def report() -> str:
+    """One line saying which kernels run: the backend, and for the compiled one whether
+    its tanh loops are vectorized through glibc's libmvec (csrc/_simd_math.h)."""
+    if BACKEND == "numpy":
+        return "numpy backend: every kernel is its numpy twin"
+    from . import _kernels
+    vector = ("vector math: tanh through libmvec" if getattr(_kernels, "VECTOR_MATH", False)
+              else "vector math: none (scalar libm tanh)")
+    return f"compiled backend: {', '.join(KERNELS)} compiled; {vector}"
+
+
+# ---------------------------------------------------------------- checks of the fused linear kernels
+
+LINEAR_ACTIVATIONS = (None, "identity", "tanh", "sigmoid", "relu")
+
+def _linear_checks(x, weight, bias, activation):
+    if activation not in LINEAR_ACTIVATIONS:
+        raise ValueError(f"linear_act: unknown activation {activation!r}; accepted: None, 'identity', "
+                         "'tanh', 'sigmoid', 'relu'")
+    x = _as_float_array(x, "linear_act", "x")
+    if x.ndim != 2:
+        raise ValueError(f"linear_act: x must be 2-D (N, D_in); got shape {x.shape}")
+    weight = _as_float_array(weight, "linear_act", "weight")
+    if weight.ndim != 2:
+        raise ValueError(f"linear_act: weight must be 2-D; got shape {weight.shape}")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"linear_act: weight is {weight.dtype} but x is {x.dtype}; all must have one dtype")
+    if weight.shape[1] != x.shape[1]:
+        raise ValueError(f"linear_act: x has shape {x.shape} but weight has shape {weight.shape}; "
+                         f"need weight (D_out, {x.shape[1]})")
+    if bias is not None:
+        bias = _as_float_array(bias, "linear_act", "bias")
+        if bias.dtype != x.dtype:
+            raise TypeError(f"linear_act: bias is {bias.dtype} but x is {x.dtype}; all must have one dtype")
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"linear_act: bias has shape {bias.shape}; expected ({weight.shape[0]},)")
+    return x, weight, bias
+

@@ -30,6 +30,8 @@ __all__ = ["PlainBlock", "ResidualBlock", "HighwayBlock", "DeepMLP", "deep_mlp",
 
 KINDS = ("plain", "residual", "highway")
 NORMS = (None, "batch", "layer")
+# activations with a fused linear+activation kernel (ops.LinearAct): one tape node per layer
+FUSED = {"tanh": "tanh", "sigmoid": "sigmoid", "relu": "relu", "linear": None, "identity": None}
 
 
 def _make_norm(norm: str | None, width: int, dtype: Any) -> Module | None:
@@ -52,8 +54,13 @@ class PlainBlock(Module):
                              activation=activation, init_scale=init_scale)
         self.norm = _make_norm(norm, width, dtype)
         self.act = make_activation(activation)
+        self.activation = activation
 
     def branch(self, h: Tensor) -> Tensor:
+        if self.norm is None and self.activation in FUSED:
+            # one tape node for the whole layer (same values and gradients as the two ops)
+            h = check_features("PlainBlock", h, self.linear.in_features)
+            return F.linear_act(h, self.linear.weight, self.linear.bias, FUSED[self.activation])
         z = self.linear(h)
         if self.norm is not None:
             z = self.norm(z)
@@ -84,13 +91,18 @@ class HighwayBlock(Module):
         constant_(self.gate.bias, gate_bias)
         self.norm = _make_norm(norm, width, dtype)
         self.act = make_activation(activation)
+        self.activation = activation
 
     def forward(self, h: Tensor) -> Tensor:
-        t = F.sigmoid(self.gate(h))
-        c = self.transform(h)
-        if self.norm is not None:
-            c = self.norm(c)
-        c = self.act(c)
+        h = check_features("HighwayBlock", h, self.transform.in_features)
+        t = F.linear_act(h, self.gate.weight, self.gate.bias, "sigmoid")
+        if self.norm is None and self.activation in FUSED:
+            c = F.linear_act(h, self.transform.weight, self.transform.bias, FUSED[self.activation])
+        else:
+            c = self.transform(h)
+            if self.norm is not None:
+                c = self.norm(c)
+            c = self.act(c)
         return t * c + (1 - t) * h
 
 

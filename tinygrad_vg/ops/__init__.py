@@ -5,7 +5,7 @@ linalg, loss. Shape letters used in docstrings: N batch, C classes, D features.
 """
 from .activation import Elu, Gelu, LeakyRelu, Relu, Sigmoid, Softplus, Tanh
 from .elementwise import Abs, Add, Cast, Clip, Div, Exp, Log, Mul, Neg, Pow, Sqrt, Sub
-from .linalg import Linear, MatMul
+from .linalg import Linear, LinearAct, MatMul
 from .loss import CrossEntropy, LogSoftmax, MSELoss, Softmax
 from .recurrent import GRUStep, LSTMStep
 from .reduce import LogSumExp, Max, Mean, Min, Sum, Var
@@ -13,7 +13,7 @@ from .shape import Concatenate, GetItem, Reshape, Stack, Transpose, Where
 
 __all__ = [
     "Abs", "Add", "Cast", "Clip", "Concatenate", "CrossEntropy", "Div", "Elu", "Exp", "Gelu",
-    "GetItem", "GRUStep", "LeakyRelu", "Linear", "LSTMStep", "Log", "LogSoftmax", "LogSumExp", "MSELoss", "MatMul", "Max", "Mean",
+    "GetItem", "GRUStep", "LeakyRelu", "Linear", "LinearAct", "LSTMStep", "Log", "LogSoftmax", "LogSumExp", "MSELoss", "MatMul", "Max", "Mean",
     "Min", "Mul", "Neg", "Pow", "Relu", "Reshape", "Sigmoid", "Softmax", "Softplus", "Sqrt",
     "Stack", "Sub", "Sum", "Tanh", "Transpose", "Var", "Where",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..autograd import Function
 
 
@@ -70,4 +71,36 @@ class Linear(Function):
         grad_x = (grad_out @ self.weight) if self.needs_grad[0] else None
         grad_w = (g2.T @ x2) if self.needs_grad[1] else None
         grad_b = g2.sum(axis=0) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
+        return grad_x, grad_w, grad_b
+
+
+class LinearAct(Function):
+    """y = f(x @ W^T + b), one node for a whole layer (f: None, "tanh", "sigmoid", "relu");
+    grad_z = grad_out * f'(z) (from the saved y, as Tanh/Sigmoid/Relu do),
+    grad_x = grad_z @ W,  grad_W = grad_z^T x,  grad_b = grad_z summed over batch axes.
+    Shapes as Linear: x (..., D_in), W (D_out, D_in), b (D_out,) or absent.
+
+    The kernels (kernels.linear_act_forward/backward) do the gemm and the bias and
+    activation pass without Python in between: at the small widths of the
+    vanishing-gradient nets the per-op cost, not the arithmetic, is the time."""
+
+    def forward(self, x, weight, bias=None, activation=None):
+        if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+            raise ValueError(f"linear_act: input of shape {x.shape} needs last dimension {weight.shape[-1]} "
+                             f"to match weight of shape {weight.shape} (out_features, in_features)")
+        if bias is not None and bias.shape != (weight.shape[0],):
+            raise ValueError(f"linear_act: bias shape {bias.shape} must be ({weight.shape[0]},)")
+        self.x_shape, self.activation = x.shape, activation
+        self.x2 = x.reshape(-1, x.shape[-1])   # batch axes flattened: the kernels are 2-D
+        self.weight = weight
+        self.y = kernels.linear_act_forward(self.x2, weight, bias, activation)
+        return self.y.reshape(x.shape[:-1] + (weight.shape[0],))
+
+    def backward(self, grad_out):
+        needs = self.needs_grad
+        grad_x, grad_w, grad_b = kernels.linear_act_backward(
+            grad_out.reshape(self.y.shape), self.x2, self.weight, self.y, self.activation,
+            need_x=needs[0], need_w=needs[1], need_b=len(needs) > 2 and needs[2])
+        if grad_x is not None:
+            grad_x = grad_x.reshape(self.x_shape)
         return grad_x, grad_w, grad_b
