@@ -2,7 +2,7 @@
 #              extras; this compiles the Cython kernels (rebuilt when csrc/ changes)
 # make test    the whole suite twice: compiled kernels, then TINYGRAD_VG_BACKEND=numpy
 # make demo    the `tinygrad-vg demo` run
-# make bench   benchmarks/run_all.py (installs the bench extra)
+# make bench   benchmarks/memory.py then run_all.py: RESULTS.md (installs the bench extra)
 # make clean   build products; `make distclean` also removes $(VENV)
 # Needs only python3 (>= 3.9), a C compiler and make; everything else comes from PyPI.
 
@@ -48,8 +48,8 @@ $(BENCH_STAMP): $(STAMP)
 	touch $@
 
 bench: $(BENCH_STAMP)
-	@if [ -f benchmarks/run_all.py ]; then $(BIN)/python benchmarks/run_all.py; \
-	else echo "benchmarks/run_all.py does not exist yet"; fi
+	$(BIN)/python benchmarks/memory.py
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf build dist *.egg-info csrc/*.c csrc/*.html tinygrad_vg/*.so .pytest_cache .hypothesis

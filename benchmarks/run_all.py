@@ -234,6 +234,13 @@ def write_report(data: dict) -> None:
     if data["notes"]:
         lines += ["", "## Skipped", ""]
         lines += [f"- {k}: {v}" for k, v in sorted(data["notes"].items())]
+    memory = HERE / "memory.json"   # written by benchmarks/memory.py (issue 6)
+    if memory.exists():
+        from memory import markdown as memory_markdown
+        mem = json.loads(memory.read_text())
+        lines += ["", "## Memory (benchmarks/memory.py)", "",
+                  f"Each configuration in a fresh process; machine: {mem['machine']}; torch: {mem['torch']}.", "",
+                  memory_markdown(mem)]
     analysis = HERE / "ANALYSIS.md"
     if analysis.exists():
         lines += ["", analysis.read_text().rstrip()]
@@ -243,6 +250,7 @@ def write_report(data: dict) -> None:
 def write_chart(data: dict) -> None:
     try:
         import matplotlib
+        import matplotlib.ticker
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -250,14 +258,24 @@ def write_chart(data: dict) -> None:
     results = data["results"]
     wls = [w for w in W.WORKLOADS if not w.startswith("W5") and any(r["workload"] == w for r in results)]
     impls = [i for i in IMPLS if any(r["impl"] == i and r["workload"] in wls for r in results)]
-    fig, axes = plt.subplots(1, len(wls), figsize=(3.2 * len(wls), 4.2))
+    cols = 3
+    rows = -(-len(wls) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[len(wls):]:
+        ax.set_visible(False)
     for ax, wl in zip(axes, wls):
         vals = [(i, lookup(results, wl, i, 1)) for i in impls]
         vals = [(i, v) for i, v in vals if v is not None]
         ax.barh([i for i, _ in vals], [v for _, v in vals],
                 color=["tab:red" if i.startswith("tinygrad") else "tab:gray" for i, _ in vals])
         ax.set_xscale("log")
-        ax.set_title(wl, fontsize=10)
+        # labels at 1, 2, 5 x 10^k: readable whether a panel spans one decade or four
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.tick_params(axis="x", labelsize=7, labelrotation=45)
+        ax.set_title(f"{wl}: {W.DESCRIPTIONS.get(wl, '')}", fontsize=9, wrap=True)
         ax.set_xlabel("ms per step (1 thread, log)")
         ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
