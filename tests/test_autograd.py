@@ -306,3 +306,22 @@ def test_without_detect_anomaly_nan_passes_silently():
     with np.errstate(all="ignore"):
         x.sqrt().sum().backward()       # the anomaly mode was switched off again on exit
     assert np.isnan(x.grad).all()
+
+
+def test_hooks_get_a_read_only_gradient_and_the_seed_is_not_aliased():
+    x = tg.Tensor(np.ones(2), requires_grad=True)
+    z = tg.Tensor(np.ones(2), requires_grad=True)
+    b = z * 1.0
+    b.register_hook(lambda g: g * 10)          # replacing works
+    (x * 1.0 + b).backward(np.ones(2))
+    np.testing.assert_array_equal(x.grad, [1.0, 1.0])
+    np.testing.assert_array_equal(z.grad, [10.0, 10.0])
+    c = z * 1.0
+    c.register_hook(lambda g: g.__imul__(10))  # editing in place would change other gradients
+    with pytest.raises(ValueError, match="read-only"):
+        (c + 0.0).backward(np.ones(2))
+    seed = np.ones(2)
+    y = x * 1.0
+    y.register_hook(lambda g: g * 5)
+    y.backward(seed)
+    np.testing.assert_array_equal(seed, [1.0, 1.0])

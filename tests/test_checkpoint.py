@@ -176,3 +176,35 @@ def test_retain_grad_is_opt_in():
     b.sum().backward()
     assert a.grad is None
     np.testing.assert_array_equal(b.grad, [1.0, 1.0])
+
+
+def test_nested_checkpoints_match_the_plain_run():
+    w = tg.Tensor(np.array([0.5, -1.5]), requires_grad=True)
+    fn_inner = lambda b: (b * w).tanh()                          # noqa: E731
+    fn_outer = lambda a: tg.checkpoint(fn_inner, a, params=[w]) * 2.0   # noqa: E731
+    x_plain = tg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (fn_inner(x_plain) * 2.0).sum().backward()
+    plain = (x_plain.grad, w.grad)
+    w.grad = None
+    x = tg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    tg.checkpoint(fn_outer, x, params=[w]).sum().backward()
+    np.testing.assert_array_equal(x.grad, plain[0])
+    np.testing.assert_array_equal(w.grad, plain[1])
+
+
+def test_checkpointed_identity_and_parameter_pass_gradients_through():
+    x = tg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (tg.checkpoint(lambda a: a, x) * 3.0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
+    w = tg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (tg.checkpoint(lambda a: w, tg.Tensor(np.zeros(2)), params=[w]) * 2.0).sum().backward()
+    np.testing.assert_array_equal(w.grad, [2.0, 2.0])
+
+
+def test_checkpoint_using_an_outside_intermediate_is_a_clear_error():
+    w = tg.Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    w2 = w * 2.0
+    x = tg.Tensor(np.array([3.0, 4.0]), requires_grad=True)
+    loss = tg.checkpoint(lambda a: a * w2, x).sum() + w2.sum()
+    with pytest.raises(RuntimeError, match="uses a tensor made outside it .* pass it to checkpoint"):
+        loss.backward()

@@ -219,8 +219,9 @@ def reduce_to_shape(grad: np.ndarray, shape: tuple) -> np.ndarray:
     return grad
 
 
-def _graph(root: Function) -> list[Function]:
-    """The nodes reachable from root, in execution (sequence) order. No recursion."""
+def _graph(root: Function, boundary: Function | None = None) -> list[Function]:
+    """The nodes reachable from root, in execution (sequence) order. No recursion.
+    `boundary`: the checkpoint whose recomputed interior this is; nothing older may be reached."""
     seen = {id(root)}
     stack, nodes = [root], []
     while stack:
@@ -234,6 +235,11 @@ def _graph(root: Function) -> list[Function]:
         for t in node.inputs:
             parent = t.node
             if parent is not None and id(parent) not in seen:
+                if boundary is not None and parent.seq < boundary.seq:
+                    raise RuntimeError(
+                        f"checkpoint: the checkpointed function uses a tensor made outside it (by "
+                        f"{parent.name} node #{parent.seq}) without taking it as an input; pass it "
+                        "to checkpoint(fn, *inputs) as an input")
                 seen.add(id(parent))
                 stack.append(parent)
     nodes.sort(key=lambda n: n.seq)
@@ -247,7 +253,9 @@ def tape(tensor: Any) -> list[Function]:
 
 def _apply_hooks(hooks: list, grad: np.ndarray) -> np.ndarray:
     for hook in hooks:
-        new = hook(grad)
+        view = grad.view()
+        view.flags.writeable = False   # the array may be shared: a hook returns a new one instead
+        new = hook(view)
         if new is not None:
             grad = np.asarray(new)
     return grad
@@ -265,7 +273,7 @@ def backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> None:
 
 
 def _backprop(root: Function, grad: np.ndarray, leaves: dict, retain_graph: bool,
-              redirect: dict | None = None) -> None:
+              redirect: dict | None = None, boundary: Function | None = None) -> None:
     """Walk the graph under root in reverse execution order, sending gradients to inputs.
 
     A checkpoint node (one with `recompute`) is replaced by its recomputed interior,
@@ -275,7 +283,7 @@ def _backprop(root: Function, grad: np.ndarray, leaves: dict, retain_graph: bool
     """
     anomaly = _state.anomaly
     grads: dict[int, np.ndarray] = {id(root): grad}
-    for node in reversed(_graph(root)):
+    for node in reversed(_graph(root, boundary)):
         grad_out = grads.pop(id(node), None)   # released as soon as it is used
         if grad_out is None:
             continue
@@ -287,9 +295,18 @@ def _backprop(root: Function, grad: np.ndarray, leaves: dict, retain_graph: bool
                 kept._accumulate(grad_out)
         if node.recompute is not None:
             inner_root, stand_ins = node.recompute()
-            inner_redirect = {id(s): (t, grads) for s, t in zip(stand_ins, node.inputs)}
+            # a stand-in's gradient goes where its real input's would (through our own redirect
+            # too, when this checkpoint's input is itself a stand-in of an enclosing one)
+            inner_redirect = {}
+            for s, t in zip(stand_ins, node.inputs):
+                inner_redirect[id(s)] = redirect[id(t)] if redirect and id(t) in redirect else (t, grads)
             if inner_root.node is not None:
-                _backprop(inner_root.node, grad_out, leaves, False, inner_redirect)
+                _backprop(inner_root.node, grad_out, leaves, False, inner_redirect, boundary=node)
+            elif id(inner_root) in inner_redirect:    # fn returned one of its inputs unchanged
+                real, target = inner_redirect[id(inner_root)]
+                _send(real, grad_out, target, leaves)
+            elif inner_root.requires_grad:            # fn returned a leaf (a parameter) itself
+                _send(inner_root, grad_out, grads, leaves)
         else:
             for t, needs, g in zip(node.inputs, node.needs_grad, node.backward(grad_out)):
                 if not needs or g is None:

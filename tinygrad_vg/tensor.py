@@ -96,7 +96,8 @@ class Tensor:
                                    "or reduce first, e.g. loss.sum().backward()")
             grad = np.ones_like(self.data)
         else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.data.dtype)
+            # a copy: the seed flows into the gradients and must not alias the caller's array
+            grad = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=self.data.dtype, copy=True)
             if grad.shape != self.data.shape:
                 raise ValueError(f"backward(grad=...) needs a gradient of shape {self.shape} "
                                  f"(the tensor's shape); got shape {grad.shape}")
