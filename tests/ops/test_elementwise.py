@@ -214,3 +214,9 @@ def test_cast_to_integer_is_not_differentiable():
     np.testing.assert_array_equal(y.data, [1, -2])
     assert y.dtype == np.int64
     assert not y.requires_grad
+
+
+def test_pow_exponent_gradient_at_a_zero_base_is_zero_as_in_torch():
+    p = tg.Tensor(np.array([2.0, 3.0]), requires_grad=True)
+    (tg.Tensor(np.array([0.0, 1.0])) ** p).sum().backward()
+    np.testing.assert_array_equal(p.grad, [0.0, 0.0])

@@ -159,3 +159,12 @@ def test_float32_stays_float32_in_forward_and_gradient(name):
     np.testing.assert_allclose(out.data, getattr(tg.Tensor(x64), name)(axis=1).data, rtol=1e-5, atol=1e-6)
     out.backward(np.array([1.0, -2.0, 0.5], np.float32))
     assert x.grad.dtype == np.float32
+
+
+def test_logsumexp_of_an_all_minus_inf_row_has_zero_gradient():
+    x = tg.Tensor(np.array([[-np.inf, -np.inf], [0.0, 1.0]]), requires_grad=True)
+    y = x.logsumexp(axis=1)
+    assert y.data[0] == -np.inf
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad[0], [0.0, 0.0])
+    assert np.isfinite(x.grad).all()

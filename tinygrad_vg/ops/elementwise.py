@@ -86,7 +86,8 @@ class Pow(Function):
         grad_b = None
         if self.needs_grad[1]:
             with np.errstate(divide="ignore", invalid="ignore"):
-                grad_b = grad_out * self.y * np.log(self.a)
+                # at a = 0 the term y * log(a) is 0 * -inf: its limit, 0, as PyTorch gives
+                grad_b = np.where(self.y == 0, 0.0, grad_out * self.y * np.log(self.a))
         return grad_a, grad_b
 
 

@@ -63,6 +63,8 @@ class LSTMStep(Function):
 
     def forward(self, x, h, c, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
         hidden = h.shape[-1]
+        if (bias_ih is None) != (bias_hh is None):
+            raise ValueError("lstm step: give both biases (bias_ih and bias_hh) or neither")
         if (weight_hh.shape != (4 * hidden, hidden) or weight_ih.shape != (4 * hidden, x.shape[-1])
                 or c.shape != h.shape or x.shape[0] != h.shape[0]):
             raise ValueError(f"lstm step: x {x.shape}, h {h.shape}, c {c.shape}, weight_ih {weight_ih.shape}, "

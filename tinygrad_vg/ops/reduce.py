@@ -95,12 +95,16 @@ class LogSumExp(_Reduction):
         self.setup(x, axis, keepdims)
         m = np.max(x, axis=self.axes, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
         m = np.where(np.isfinite(m), m, 0)
-        y = m + np.log(np.sum(np.exp(x - m), axis=self.axes, keepdims=True))
+        with np.errstate(divide="ignore"):   # all -inf along an axis: log(0) = -inf, the right answer
+            y = m + np.log(np.sum(np.exp(x - m), axis=self.axes, keepdims=True))
         self.x, self.y = x, y
         return y if keepdims else np.squeeze(y, axis=self.axes)
 
     def backward(self, grad_out):
-        return (self.expand(grad_out) * np.exp(self.x - self.y),)
+        # where every element was -inf, y is -inf too: no element moved it, gradient 0
+        with np.errstate(invalid="ignore"):
+            weights = np.where(np.isneginf(self.y), 0.0, np.exp(self.x - self.y))
+        return (self.expand(grad_out) * weights,)
 
 
 class Var(_Reduction):
