@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from . import ops
+from .ops.elementwise import clip as clip_op
 from .tensor import Tensor
 
 __all__ = [
@@ -83,7 +84,8 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-    return ops.Clip.apply(x, lo=min, hi=max)
+    """torch.clamp: min/max are numbers, numpy arrays or Tensors (which get gradients), or None."""
+    return clip_op(x, min, max)
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001

@@ -114,6 +114,39 @@ def test_clip_passes_the_gradient_only_inside_the_bounds():
     np.testing.assert_array_equal(x.grad, [0.0, 3.0, 5.0, 7.0, 0.0])
 
 
+
+def test_clip_with_tensor_bounds_gives_the_bounds_their_gradient_as_torch_clamp():
+    x = tg.Tensor([-2.0, 0.5, 3.0, 0.0], requires_grad=True)
+    lo = tg.Tensor([0.0, 0.0, 0.0, 0.0], requires_grad=True)
+    hi = tg.Tensor([1.0, 1.0, 1.0, -1.0], requires_grad=True)   # last: min > max gives max
+    out = tg.clip(x, lo, hi)
+    np.testing.assert_array_equal(out.data, [0.0, 0.5, 1.0, -1.0])
+    out.backward(np.array([1.0, 2.0, 3.0, 4.0]))
+    # torch.clamp(x, lo, hi) gives these (checked against torch 2.13)
+    np.testing.assert_array_equal(x.grad, [0.0, 2.0, 0.0, 0.0])
+    np.testing.assert_array_equal(lo.grad, [1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(hi.grad, [0.0, 0.0, 3.0, 4.0])
+
+
+def test_clip_with_a_numpy_array_bound_broadcasts_and_is_a_constant():
+    x = np.array([[-2.0, 0.5], [3.0, 0.25]])
+    out = tg.Tensor(x).clip(np.array([0.0, 1.0]), 2.0)
+    np.testing.assert_array_equal(out.data, np.clip(x, [0.0, 1.0], 2.0))
+    assert gradcheck(lambda t: tg.clip(t, np.array([0.0, 0.4]), 2.0), [np.array([[-2.0, 0.5], [1.0, 0.25]])])
+
+
+@pytest.mark.parametrize("bound, error, message", [
+    ("a", TypeError, "clip: min must be a number, a numpy array, a Tensor or None; got str"),
+    (True, TypeError, "got bool"),
+    (np.array(["x"]), TypeError, "min has dtype <U1; accepted: int or float arrays"),
+    (np.zeros(4), ValueError, "shapes (3,) and (4,) cannot be broadcast"),
+    (np.zeros((2, 3)), ValueError, "min has shape (2, 3), which does not broadcast to x's shape (3,)"),
+])
+def test_clip_refuses_a_bad_bound_naming_what_is_accepted(bound, error, message):
+    with pytest.raises(error) as info:
+        tg.clip(tg.Tensor(np.zeros(3)), bound, 1.0)
+    assert message in str(info.value)
+
 # ----- Python scalars and numpy arrays on either side --------------------------------
 OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
              "**": operator.pow}

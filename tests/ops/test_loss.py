@@ -39,6 +39,16 @@ def test_softmax_rows_sum_to_one_and_large_logits_are_stable():
     np.testing.assert_allclose(log_probs, special.log_softmax(x, axis=1), rtol=1e-12)
 
 
+@pytest.mark.parametrize("fn", [F.softmax, F.log_softmax])
+@pytest.mark.parametrize("shape", [(2, 0), (0, 3)])
+def test_softmax_of_an_empty_array_is_empty_with_an_empty_gradient_as_in_torch(fn, shape):
+    x = tg.Tensor(np.ones(shape), requires_grad=True)
+    out = fn(x, axis=1)
+    assert out.shape == shape
+    out.sum().backward()
+    assert x.grad.shape == shape
+
+
 # ----- mse_loss ------------------------------------------------------------------------------
 @given(data=st.data(), reduction=st.sampled_from(list(REDUCE)))
 def test_mse_loss_matches_numpy_and_finite_differences(data, reduction):

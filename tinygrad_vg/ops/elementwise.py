@@ -152,6 +152,19 @@ class Clip(Function):
     def forward(self, x, lo=None, hi=None):
         if lo is None and hi is None:
             raise ValueError("clip: give at least one of min and max")
+        for name, bound in (("min", lo), ("max", hi)):
+            if bound is None:
+                continue
+            if isinstance(bound, (bool, np.bool_)) or not isinstance(bound, (int, float, np.number, np.ndarray)):
+                raise TypeError(f"clip: {name} must be a number, a numpy array, a Tensor or None; "
+                                f"got {type(bound).__name__}")
+            if isinstance(bound, np.ndarray):
+                if bound.dtype.kind not in "iuf":
+                    raise TypeError(f"clip: {name} has dtype {bound.dtype}; accepted: int or float arrays")
+                _check_broadcast("clip", x, bound)
+                if np.broadcast_shapes(x.shape, bound.shape) != x.shape:
+                    raise ValueError(f"clip: {name} has shape {bound.shape}, which does not broadcast "
+                                     f"to x's shape {x.shape}")
         self.x, self.lo, self.hi = x, lo, hi
         return np.clip(x, lo, hi).astype(x.dtype, copy=False)
 
@@ -162,6 +175,22 @@ class Clip(Function):
         if self.hi is not None:
             inside &= self.x <= self.hi
         return (grad_out * inside,)
+
+
+def clip(x, lo=None, hi=None):
+    """clip(x, min, max) as torch.clamp: min/max may be numbers, numpy arrays (constants) or
+    Tensors. Tensor bounds are composed of two where's, so they get the gradient where they
+    are the result (x < min, resp. > max), as in torch; with min > max the result is max."""
+    from ..tensor import Tensor
+    if not (isinstance(lo, Tensor) or isinstance(hi, Tensor)):
+        return Clip.apply(x, lo=lo, hi=hi)
+    from .shape import Where
+    y = x
+    if lo is not None:
+        y = Where.apply(lo, y, cond=(y < lo).data)
+    if hi is not None:
+        y = Where.apply(hi, y, cond=(y > hi).data)
+    return y
 
 
 class Cast(Function):

@@ -11,6 +11,8 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    if x.shape[axis] == 0:   # nothing to normalize over: an empty result, as torch gives
+        return np.empty_like(x)
     m = np.max(x, axis=axis, keepdims=True)
     shifted = x - m
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
