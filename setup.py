@@ -30,6 +30,7 @@ extensions = [
     Extension(
         "tinygrad_vg._kernels",
         ["csrc/_kernels.pyx"],
+        depends=["csrc/_kernel_loops.h", "csrc/_simd_math.h"],
         include_dirs=[np.get_include(), "csrc"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
         + ([("TG_LIBMVEC", "1")] if LIBMVEC else []),

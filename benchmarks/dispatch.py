@@ -6,6 +6,8 @@ so small (2 x 2) that the arithmetic is negligible and what is timed is dispatch
 Prints a table (microseconds per op) and writes benchmarks/dispatch.json. Rows:
 - numpy call: np.tanh on the same array, the floor any engine pays;
 - kernel call: kernels.tanh_forward (the active backend), the floor of our op;
+- kernel calls at the sizes of W1: tanh_backward on (32, 20), matmul 20 x 20 next to
+  numpy's @, and one SGD step per parameter (kernels.sgd_step over 40 parameters);
 - forward, not recorded: x.tanh() under no_grad (as_tensors, Function(), forward);
 - forward, recorded: x.tanh() with requires_grad (adds seq, inputs, needs_grad);
 - backward per node: a chain of 1000 tanh nodes, backward time / 1000;
@@ -42,6 +44,16 @@ def main() -> None:
     rows = {}
     rows["numpy call (np.tanh)"] = per_call_us(lambda: np.tanh(a), 20000)
     rows["kernel call (kernels.tanh_forward)"] = per_call_us(lambda: kernels.tanh_forward(a), 20000)
+    rng = np.random.default_rng(2)
+    g, y = rng.standard_normal((2, 32, 20)).astype(np.float32)
+    rows["kernel call (kernels.tanh_backward, 32 x 20)"] = per_call_us(lambda: kernels.tanh_backward(g, y), 20000)
+    m20, n20 = rng.standard_normal((2, 20, 20)).astype(np.float32)
+    rows["numpy @ (20 x 20)"] = per_call_us(lambda: m20 @ n20, 20000)
+    rows["kernel call (kernels.matmul, 20 x 20)"] = per_call_us(lambda: kernels.matmul(m20, n20), 20000)
+    params = [rng.standard_normal(s).astype(np.float32) for s in [(20, 20), (20,)] * 20]
+    grads = [np.zeros_like(p) for p in params]
+    rows["SGD step per parameter (kernels.sgd_step, 40)"] = per_call_us(
+        lambda: kernels.sgd_step(params, grads, None, 1e-3), 2000) / len(params)
 
     def unrecorded():
         with tg.no_grad():

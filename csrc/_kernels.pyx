@@ -1,20 +1,28 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Compiled kernels of tinygrad_vg: fused activations and BLAS matmul.
+"""Compiled kernels of tinygrad_vg: fused activations, BLAS matmul, the fused linear
+layer and the optimizer steps.
 
 Design:
-- Each kernel is a `def` wrapper (checks, layout, allocation; holds the GIL) around
-  a fused float/double loop that runs with the GIL released. The wrappers are what
-  tinygrad_vg.kernels exports and what the tests compare with the numpy twins.
+- Each kernel is a `def` wrapper (checks, layout, allocation; holds the GIL) around a
+  plain C loop in csrc/_kernel_loops.h that runs on raw pointers, with the GIL
+  released for large arrays. The wrappers are what tinygrad_vg.kernels exports and
+  what the tests compare with the numpy twins.
+- Two paths per wrapper. The fast path is the common case, tested with a few C-level
+  flag reads (numpy's C API): exact ndarrays of native float32/float64, aligned,
+  contiguous, of matching shapes; then one PyArray_EMPTY and the loop, no typed
+  memoryviews and no Python-level attribute lookups. Everything else takes the slow
+  path: tinygrad_vg/_kernel_args.py checks it (the same function the numpy twins
+  call, so both raise the same errors with the same messages), strided, broadcast or
+  unaligned arrays are copied, and the same loop runs.
 - Elementwise kernels see every array as one flat contiguous run: a C- or
   F-contiguous array is used as it is (the output is allocated in the same order),
-  anything else (strided or broadcast views) is copied to C order first. Two-input
-  kernels bring the second input to the order of the first.
-- Each loop is one pass with no temporaries. The arithmetic mirrors the numpy
-  twins operation for operation and in the same order, so the backward kernels and
-  relu equal numpy bit for bit; tanh and sigmoid differ from numpy only where libm's
-  tanh/exp differ from numpy's. Two things keep it so: the build turns off FMA
-  contraction, and constants are typed locals (`one`), because Cython writes a
-  literal 1 as the C double 1.0, which would do float32 math in double.
+  anything else is copied to C order first. Two-input kernels bring the second input
+  to the order of the first.
+- Each loop is one pass with no temporaries. The arithmetic mirrors the numpy twins
+  operation for operation and in the same order, so the backward kernels, relu and
+  the optimizer steps equal numpy bit for bit; tanh and sigmoid differ from numpy
+  only where libm's (or libmvec's) tanh/exp differ from numpy's. The build turns off
+  FMA contraction; the loops convert every constant to the array's dtype first.
 - matmul calls sgemm/dgemm from scipy.linalg.cython_blas (no link-time BLAS). BLAS
   is column-major: a C-ordered (r, c) buffer is the column-major (c, r) matrix,
   i.e. the transpose, so the transposes asked for and the memory orders of the
@@ -22,293 +30,337 @@ Design:
 """
 import numpy as np
 
-from libc.math cimport exp, expf, fabs, fabsf, tanh, tanhf
+cimport numpy as cnp
+from libc.limits cimport INT_MAX
+from libc.math cimport pow, sqrt
 from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from tinygrad_vg import _kernel_args as _args
+
+cnp.import_array()
 
 cdef extern from "_simd_math.h":
     # 1 when tanhf/tanh are declared `simd` so that gcc calls glibc's libmvec from
     # vectorized loops (see the header); 0: scalar libm
     int TG_VECTOR_MATH
 
+cdef extern from "_kernel_loops.h" nogil:
+    const char *tg_vector_isa()
+    void tg_tanh_f(const float *x, float *y, Py_ssize_t n)
+    void tg_tanh_d(const double *x, double *y, Py_ssize_t n)
+    void tg_sigmoid_f(const float *x, float *y, Py_ssize_t n)
+    void tg_sigmoid_d(const double *x, double *y, Py_ssize_t n)
+    void tg_relu_f(const float *x, float *y, Py_ssize_t n)
+    void tg_relu_d(const double *x, double *y, Py_ssize_t n)
+    void tg_tanh_backward_f(const float *g, const float *y, float *gx, Py_ssize_t n)
+    void tg_tanh_backward_d(const double *g, const double *y, double *gx, Py_ssize_t n)
+    void tg_sigmoid_backward_f(const float *g, const float *y, float *gx, Py_ssize_t n)
+    void tg_sigmoid_backward_d(const double *g, const double *y, double *gx, Py_ssize_t n)
+    void tg_relu_backward_f(const float *g, const float *x, float *gx, Py_ssize_t n)
+    void tg_relu_backward_d(const double *g, const double *x, double *gx, Py_ssize_t n)
+    void tg_bias_act_f(float *y, const float *b, Py_ssize_t rows, Py_ssize_t cols, int code)
+    void tg_bias_act_d(double *y, const double *b, Py_ssize_t rows, Py_ssize_t cols, int code)
+    void tg_act_grad_f(const float *g, const float *y, float *gz, Py_ssize_t n, int code)
+    void tg_act_grad_d(const double *g, const double *y, double *gz, Py_ssize_t n, int code)
+    void tg_column_sums_f(const float *g, Py_ssize_t rows, Py_ssize_t cols, float *out)
+    void tg_column_sums_d(const double *g, Py_ssize_t rows, Py_ssize_t cols, double *out)
+    void tg_sgd_f(float *p, const float *grad, float *buf, Py_ssize_t n, float lr, float momentum,
+                  float damp, float weight_decay, int use_decay, int use_momentum, int nesterov,
+                  int first)
+    void tg_sgd_d(double *p, const double *grad, double *buf, Py_ssize_t n, double lr, double momentum,
+                  double damp, double weight_decay, int use_decay, int use_momentum, int nesterov,
+                  int first)
+    void tg_adam_f(float *p, const float *grad, float *m, float *v, Py_ssize_t n, float step_size,
+                   float beta1, float c1, float beta2, float c2, float bias2, float eps,
+                   float weight_decay, int use_decay)
+    void tg_adam_d(double *p, const double *grad, double *m, double *v, Py_ssize_t n, double step_size,
+                   double beta1, double c1, double beta2, double c2, double bias2, double eps,
+                   double weight_decay, int use_decay)
+
 VECTOR_MATH = bool(TG_VECTOR_MATH)
+# the instruction set the loops were dispatched to on this CPU (avx512f, avx2, sse2)
+VECTOR_ISA = tg_vector_isa().decode()
 
-ctypedef fused floating:
-    float
-    double
+ctypedef void (*unary_f)(const float *, float *, Py_ssize_t) noexcept nogil
+ctypedef void (*unary_d)(const double *, double *, Py_ssize_t) noexcept nogil
+ctypedef void (*binary_f)(const float *, const float *, float *, Py_ssize_t) noexcept nogil
+ctypedef void (*binary_d)(const double *, const double *, double *, Py_ssize_t) noexcept nogil
 
-_ACCEPTED = "float32 or float64 numpy arrays"
+cdef enum:
+    # Below this many elements a loop runs with the GIL held: releasing and taking it
+    # back would cost more than the loop it frees.
+    NOGIL_MIN = 16384
 
-
-# ---------------------------------------------------------------- checks, layout
-
-cdef object _as_float_array(object x, str kernel, str arg):
-    """x as an ndarray of float32/float64, or TypeError naming what was given."""
-    if isinstance(x, np.generic):  # a numpy scalar such as np.float64(1.0)
-        x = np.asarray(x)
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{kernel}: {arg} must be a numpy array ({_ACCEPTED}); "
-                        f"got {type(x).__name__}")
-    if x.dtype != np.float32 and x.dtype != np.float64:
-        raise TypeError(f"{kernel}: {arg} has dtype {x.dtype}; accepted: {_ACCEPTED}")
-    return x
+cdef int NPY_FLOAT = cnp.NPY_FLOAT
+cdef int NPY_DOUBLE = cnp.NPY_DOUBLE
 
 
-cdef tuple _unary(object x, str kernel):
-    """(flat x, out, flat out): x made contiguous, out empty in the same order."""
-    x = _as_float_array(x, kernel, "x")
-    if x.flags.f_contiguous and not x.flags.c_contiguous:
-        order = "F"
+# ---------------------------------------------------------------- fast-path tests
+
+cdef inline int _plain_type(object x) noexcept:
+    """NPY_FLOAT or NPY_DOUBLE if x is an exact ndarray of that native dtype, aligned; else -1."""
+    cdef cnp.ndarray a
+    cdef int t
+    if not cnp.PyArray_CheckExact(x):
+        return -1
+    a = <cnp.ndarray> x
+    t = cnp.PyArray_TYPE(a)
+    if t != NPY_FLOAT and t != NPY_DOUBLE:
+        return -1
+    if not cnp.PyArray_ISALIGNED(a) or not cnp.PyArray_ISNOTSWAPPED(a):
+        return -1
+    return t
+
+
+cdef inline int _flat_order(cnp.ndarray a) noexcept:
+    """0 if a is C-contiguous, 1 if F- (and not C-) contiguous, else -1."""
+    if cnp.PyArray_IS_C_CONTIGUOUS(a):
+        return 0
+    if cnp.PyArray_IS_F_CONTIGUOUS(a):
+        return 1
+    return -1
+
+
+cdef inline bint _in_order(cnp.ndarray a, int order) noexcept:
+    return cnp.PyArray_IS_C_CONTIGUOUS(a) if order == 0 else cnp.PyArray_IS_F_CONTIGUOUS(a)
+
+
+cdef inline bint _same_shape(cnp.ndarray a, cnp.ndarray b) noexcept:
+    cdef int i, nd = cnp.PyArray_NDIM(a)
+    if cnp.PyArray_NDIM(b) != nd:
+        return False
+    for i in range(nd):
+        if cnp.PyArray_DIM(a, i) != cnp.PyArray_DIM(b, i):
+            return False
+    return True
+
+
+cdef inline cnp.ndarray _empty_like(cnp.ndarray a, int order):
+    """A new array of a's shape and dtype, C- (order 0) or F-ordered (1)."""
+    return <cnp.ndarray> cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a),
+                                           cnp.PyArray_TYPE(a), order)
+
+
+# ---------------------------------------------------------------- slow path: checks and copies
+
+cdef object _contiguous(object m, str order):
+    """m if it is contiguous in `order` ("C"/"F") and aligned, else an aligned copy in that order."""
+    flags = m.flags
+    if (flags.c_contiguous if order == "C" else flags.f_contiguous) and flags.aligned:
+        return m
+    return np.array(m, order=order)
+
+
+cdef str _order_of(object m):
+    """The flat order a kernel works in for m: "F" for an F- (not C-) contiguous m, else "C"."""
+    flags = m.flags
+    return "F" if flags.f_contiguous and not flags.c_contiguous else "C"
+
+
+# ---------------------------------------------------------------- elementwise kernels
+
+cdef object _unary(object x, str kernel, unary_f loop_f, unary_d loop_d):
+    """out = f(x) elementwise: the loop over x's flat buffer, out in x's order."""
+    cdef cnp.ndarray a, out
+    cdef int order
+    cdef Py_ssize_t n
+    cdef void *src
+    cdef void *dst
+    if _plain_type(x) >= 0 and _flat_order(<cnp.ndarray> x) >= 0:
+        a = <cnp.ndarray> x
+        order = _flat_order(a)
+        out = _empty_like(a, order)
     else:
-        order = "C"
-        if not x.flags.c_contiguous:
-            x = x.copy(order="C")
-    out = np.empty_like(x)
-    return x.reshape(-1, order=order), out, out.reshape(-1, order=order)
-
-
-cdef tuple _binary(object a, object b, str kernel, str name_a, str name_b):
-    """(flat a, flat b, out, flat out) with a and b in one memory order."""
-    a = _as_float_array(a, kernel, name_a)
-    b = _as_float_array(b, kernel, name_b)
-    if a.dtype != b.dtype:
-        raise TypeError(f"{kernel}: {name_a} is {a.dtype} but {name_b} is {b.dtype}; "
-                        f"both must have the same dtype (float32 or float64)")
-    if a.shape != b.shape:
-        raise ValueError(f"{kernel}: {name_a} has shape {a.shape} but {name_b} has shape "
-                         f"{b.shape}; both must have the same shape (no broadcasting)")
-    if a.flags.f_contiguous and not a.flags.c_contiguous:
-        order = "F"
-        if not b.flags.f_contiguous:
-            b = b.copy(order="F")
+        x = _args.as_float_array(x, kernel, "x")
+        a = _contiguous(x, _order_of(x))
+        out = np.empty_like(a)   # same order; keeps an ndarray subclass, as the twin does
+    n = cnp.PyArray_SIZE(a)
+    src, dst = cnp.PyArray_DATA(a), cnp.PyArray_DATA(out)
+    if cnp.PyArray_TYPE(a) == NPY_FLOAT:
+        if n >= NOGIL_MIN:
+            with nogil:
+                loop_f(<float *> src, <float *> dst, n)
+        else:
+            loop_f(<float *> src, <float *> dst, n)
     else:
-        order = "C"
-        if not a.flags.c_contiguous:
-            a = a.copy(order="C")
-        if not b.flags.c_contiguous:
-            b = b.copy(order="C")
-    out = np.empty_like(a)
-    return a.reshape(-1, order=order), b.reshape(-1, order=order), out, out.reshape(-1, order=order)
+        if n >= NOGIL_MIN:
+            with nogil:
+                loop_d(<double *> src, <double *> dst, n)
+        else:
+            loop_d(<double *> src, <double *> dst, n)
+    return out
 
 
-# ---------------------------------------------------------------- scalar math
-
-cdef inline floating _tanh(floating v) noexcept nogil:
-    if floating is float:
-        return tanhf(v)
+cdef object _binary(object a, object b, str kernel, str name_a, str name_b,
+                    binary_f loop_f, binary_d loop_d):
+    """out = f(a, b) elementwise (same shape and dtype): b in a's memory order, out too."""
+    cdef cnp.ndarray pa, pb, out
+    cdef int t = _plain_type(a), order = -1
+    cdef Py_ssize_t n
+    cdef void *src_a
+    cdef void *src_b
+    cdef void *dst
+    if t >= 0 and _plain_type(b) == t:
+        pa, pb = <cnp.ndarray> a, <cnp.ndarray> b
+        order = _flat_order(pa)
+        if order < 0 or not _in_order(pb, order) or not _same_shape(pa, pb):
+            order = -1
+    if order >= 0:
+        out = _empty_like(pa, order)
     else:
-        return tanh(v)
-
-
-cdef inline floating _sigmoid(floating v) noexcept nogil:
-    """z = exp(-|v|); 1/(1+z) if v >= 0 else z/(1+z)  (never overflows)"""
-    cdef floating z, zero = 0, one = 1
-    if floating is float:
-        z = expf(-fabsf(v))
+        a, b = _args.pair(a, b, kernel, name_a, name_b)
+        order_a = _order_of(a)
+        pa = _contiguous(a, order_a)
+        pb = _contiguous(b, order_a)
+        out = np.empty_like(pa)
+    n = cnp.PyArray_SIZE(pa)
+    src_a, src_b, dst = cnp.PyArray_DATA(pa), cnp.PyArray_DATA(pb), cnp.PyArray_DATA(out)
+    if cnp.PyArray_TYPE(pa) == NPY_FLOAT:
+        if n >= NOGIL_MIN:
+            with nogil:
+                loop_f(<float *> src_a, <float *> src_b, <float *> dst, n)
+        else:
+            loop_f(<float *> src_a, <float *> src_b, <float *> dst, n)
     else:
-        z = exp(-fabs(v))
-    if v >= zero:
-        return one / (one + z)
-    return z / (one + z)  # also v = NaN: z is NaN, so is the result
+        if n >= NOGIL_MIN:
+            with nogil:
+                loop_d(<double *> src_a, <double *> src_b, <double *> dst, n)
+        else:
+            loop_d(<double *> src_a, <double *> src_b, <double *> dst, n)
+    return out
 
-
-# ---------------------------------------------------------------- loops (GIL released)
-# Private, but reachable from Python: with bounds checks off, lengths are checked here.
-
-cdef inline int _same_length(Py_ssize_t n, Py_ssize_t m, Py_ssize_t k=-1) except -1:
-    if m != n or (k != -1 and k != n):
-        raise ValueError(f"kernel loop: flat inputs and output differ in length ({n}, {m}, {k})")
-    return 0
-
-
-def _tanh_forward(const floating[::1] x, floating[::1] y):
-    """y = tanh(x)"""
-    cdef Py_ssize_t i
-    _same_length(x.shape[0], y.shape[0])
-    with nogil:
-        for i in range(x.shape[0]):
-            y[i] = _tanh(x[i])
-
-
-def _tanh_backward(const floating[::1] grad_out, const floating[::1] y, floating[::1] grad_x):
-    """grad_x = grad_out * (1 - y*y)"""
-    cdef Py_ssize_t i
-    cdef floating one = 1
-    _same_length(y.shape[0], grad_out.shape[0], grad_x.shape[0])
-    with nogil:
-        for i in range(y.shape[0]):
-            grad_x[i] = grad_out[i] * (one - y[i] * y[i])
-
-
-def _sigmoid_forward(const floating[::1] x, floating[::1] y):
-    """y = 1 / (1 + exp(-x))"""
-    cdef Py_ssize_t i
-    _same_length(x.shape[0], y.shape[0])
-    with nogil:
-        for i in range(x.shape[0]):
-            y[i] = _sigmoid(x[i])
-
-
-def _sigmoid_backward(const floating[::1] grad_out, const floating[::1] y, floating[::1] grad_x):
-    """grad_x = grad_out * (y * (1 - y))"""
-    cdef Py_ssize_t i
-    cdef floating one = 1
-    _same_length(y.shape[0], grad_out.shape[0], grad_x.shape[0])
-    with nogil:
-        for i in range(y.shape[0]):
-            grad_x[i] = grad_out[i] * (y[i] * (one - y[i]))
-
-
-def _relu_forward(const floating[::1] x, floating[::1] y):
-    """y = max(x, 0); NaN stays NaN"""
-    cdef Py_ssize_t i
-    cdef floating zero = 0
-    _same_length(x.shape[0], y.shape[0])
-    with nogil:
-        for i in range(x.shape[0]):
-            y[i] = zero if x[i] <= zero else x[i]
-
-
-def _relu_backward(const floating[::1] grad_out, const floating[::1] x, floating[::1] grad_x):
-    """grad_x = grad_out * (x > 0)"""
-    cdef Py_ssize_t i
-    cdef floating zero = 0, one = 1
-    _same_length(x.shape[0], grad_out.shape[0], grad_x.shape[0])
-    with nogil:
-        for i in range(x.shape[0]):
-            grad_x[i] = grad_out[i] * (one if x[i] > zero else zero)
-
-
-# ---------------------------------------------------------------- public wrappers
 
 def tanh_forward(x):
     """y = tanh(x)"""
-    x_flat, out, out_flat = _unary(x, "tanh_forward")
-    if out.size:
-        _tanh_forward(x_flat, out_flat)
-    return out
+    return _unary(x, "tanh_forward", tg_tanh_f, tg_tanh_d)
 
 
 def tanh_backward(grad_out, y):
     """grad_x = grad_out * (1 - y^2)"""
-    g_flat, y_flat, out, out_flat = _binary(grad_out, y, "tanh_backward", "grad_out", "y")
-    if out.size:
-        _tanh_backward(g_flat, y_flat, out_flat)
-    return out
+    return _binary(grad_out, y, "tanh_backward", "grad_out", "y", tg_tanh_backward_f, tg_tanh_backward_d)
 
 
 def sigmoid_forward(x):
     """y = 1 / (1 + exp(-x)), computed without overflow for large |x|"""
-    x_flat, out, out_flat = _unary(x, "sigmoid_forward")
-    if out.size:
-        _sigmoid_forward(x_flat, out_flat)
-    return out
+    return _unary(x, "sigmoid_forward", tg_sigmoid_f, tg_sigmoid_d)
 
 
 def sigmoid_backward(grad_out, y):
     """grad_x = grad_out * y * (1 - y)"""
-    g_flat, y_flat, out, out_flat = _binary(grad_out, y, "sigmoid_backward", "grad_out", "y")
-    if out.size:
-        _sigmoid_backward(g_flat, y_flat, out_flat)
-    return out
+    return _binary(grad_out, y, "sigmoid_backward", "grad_out", "y", tg_sigmoid_backward_f,
+                   tg_sigmoid_backward_d)
 
 
 def relu_forward(x):
     """y = max(x, 0)"""
-    x_flat, out, out_flat = _unary(x, "relu_forward")
-    if out.size:
-        _relu_forward(x_flat, out_flat)
-    return out
+    return _unary(x, "relu_forward", tg_relu_f, tg_relu_d)
 
 
 def relu_backward(grad_out, x):
     """grad_x = grad_out * (x > 0)"""
-    g_flat, x_flat, out, out_flat = _binary(grad_out, x, "relu_backward", "grad_out", "x")
-    if out.size:
-        _relu_backward(g_flat, x_flat, out_flat)
+    return _binary(grad_out, x, "relu_backward", "grad_out", "x", tg_relu_backward_f, tg_relu_backward_d)
+
+
+# ---------------------------------------------------------------- BLAS
+
+cdef void _gemm(int typenum, char trans_a, char trans_b, int m, int n, int k, void *a, int lda,
+                void *b, int ldb, void *c, int ldc) noexcept nogil:
+    """c = op(a) @ op(b) in column-major terms (c is m x n, op(a) m x k, op(b) k x n), beta = 0"""
+    cdef float alpha_f = 1, beta_f = 0
+    cdef double alpha_d = 1, beta_d = 0
+    if typenum == NPY_FLOAT:
+        sgemm(&trans_a, &trans_b, &m, &n, &k, &alpha_f, <float *> a, &lda, <float *> b, &ldb,
+              &beta_f, <float *> c, &ldc)
+    else:
+        dgemm(&trans_a, &trans_b, &m, &n, &k, &alpha_d, <double *> a, &lda, <double *> b, &ldb,
+              &beta_d, <double *> c, &ldc)
+
+
+cdef inline bint _matmul_operand_ok(object m, int typenum) noexcept:
+    """m is a plain 2-D array of this type, C- or F-contiguous, with 32-bit dimensions"""
+    cdef cnp.ndarray a
+    if _plain_type(m) != typenum:
+        return False
+    a = <cnp.ndarray> m
+    return (cnp.PyArray_NDIM(a) == 2 and _flat_order(a) >= 0
+            and cnp.PyArray_DIM(a, 0) <= INT_MAX and cnp.PyArray_DIM(a, 1) <= INT_MAX)
+
+
+cdef object _matmul_run(cnp.ndarray a, cnp.ndarray b, cnp.ndarray out, bint trans_a, bint trans_b,
+                        int m, int n, int k):
+    """out = op(a) @ op(b); a, b C- or F-contiguous, out C- or F-contiguous (m x n)."""
+    cdef char ta, tb
+    cdef int lda, ldb
+    cdef cnp.ndarray swap
+    cdef bint swap_t
+    if m == 0 or n == 0:
+        return out
+    if k == 0:
+        cnp.PyArray_FILLWBYTE(out, 0)
+        return out
+    if cnp.PyArray_IS_C_CONTIGUOUS(out):
+        # A C-ordered out is the column-major (n, m) matrix out.T = op(b).T @ op(a).T.
+        swap = a
+        a = b
+        b = swap
+        swap_t = trans_a
+        trans_a = not trans_b
+        trans_b = not swap_t
+        m, n = n, m
+    # An F-ordered operand is the column-major matrix itself; a C-ordered one its transpose.
+    if cnp.PyArray_IS_C_CONTIGUOUS(a):
+        ta, lda = (b"N" if trans_a else b"T")[0], max(1, <int> cnp.PyArray_DIM(a, 1))
+    else:
+        ta, lda = (b"T" if trans_a else b"N")[0], max(1, <int> cnp.PyArray_DIM(a, 0))
+    if cnp.PyArray_IS_C_CONTIGUOUS(b):
+        tb, ldb = (b"N" if trans_b else b"T")[0], max(1, <int> cnp.PyArray_DIM(b, 1))
+    else:
+        tb, ldb = (b"T" if trans_b else b"N")[0], max(1, <int> cnp.PyArray_DIM(b, 0))
+    _gemm(cnp.PyArray_TYPE(a), ta, tb, m, n, k, cnp.PyArray_DATA(a), lda, cnp.PyArray_DATA(b), ldb,
+          cnp.PyArray_DATA(out), max(1, m))
     return out
-
-
-# ---------------------------------------------------------------- matmul
-
-cdef tuple _blas_operand(object m, bint transposed):
-    """(trans flag, leading dimension) that make BLAS read op(m) from m's buffer.
-
-    An F-ordered m is the column-major matrix m; a C-ordered m is m.T."""
-    if m.flags.c_contiguous:
-        return (b"N" if transposed else b"T")[0], max(1, m.shape[1])
-    return (b"T" if transposed else b"N")[0], max(1, m.shape[0])
-
-
-cdef void _gemm(const floating[:, :] a_buf, const floating[:, :] b_buf, floating[:, :] c_buf,
-                char trans_a, char trans_b, int m, int n, int k, int lda, int ldb, int ldc) noexcept:
-    """C = op(A) @ op(B) in column-major terms (C is m x n, op(A) m x k, op(B) k x n)"""
-    cdef floating alpha = 1
-    cdef floating beta = 0
-    cdef floating *pa = <floating *> &a_buf[0, 0]  # BLAS only reads a and b
-    cdef floating *pb = <floating *> &b_buf[0, 0]
-    cdef floating *pc = &c_buf[0, 0]
-    with nogil:
-        if floating is float:
-            sgemm(&trans_a, &trans_b, &m, &n, &k, &alpha, pa, &lda, pb, &ldb, &beta, pc, &ldc)
-        else:
-            dgemm(&trans_a, &trans_b, &m, &n, &k, &alpha, pa, &lda, pb, &ldb, &beta, pc, &ldc)
 
 
 def matmul(a, b, trans_a=False, trans_b=False, out=None):
     """out = op(a) @ op(b), op(m) = m.T if trans_m else m; 2-D float32/float64 via BLAS gemm"""
-    a = _as_float_array(a, "matmul", "a")
-    b = _as_float_array(b, "matmul", "b")
-    if a.dtype != b.dtype:
-        raise TypeError(f"matmul: a is {a.dtype} but b is {b.dtype}; "
-                        f"both must have the same dtype (float32 or float64)")
-    if a.ndim != 2 or b.ndim != 2:
-        raise ValueError(f"matmul: a and b must be 2-D; got shapes {a.shape} and {b.shape}")
-    m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape
-    k_b, n = (b.shape[1], b.shape[0]) if trans_b else b.shape
-    if k != k_b:
-        raise ValueError(f"matmul: op(a) is {m}x{k} but op(b) is {k_b}x{n} "
-                         f"(a {a.shape}, trans_a={bool(trans_a)}; b {b.shape}, "
-                         f"trans_b={bool(trans_b)}); inner dimensions must agree")
-    if out is None:
-        out = np.empty((m, n), dtype=a.dtype)
-    else:
-        if not isinstance(out, np.ndarray) or out.dtype != a.dtype:
-            raise TypeError(f"matmul: out must be a {a.dtype} numpy array; "
-                            f"got {getattr(out, 'dtype', type(out).__name__)}")
-        if out.shape != (m, n):
-            raise ValueError(f"matmul: out has shape {out.shape}; expected {(m, n)}")
-        if not (out.flags.c_contiguous or out.flags.f_contiguous) or not out.flags.writeable:
-            raise ValueError("matmul: out must be a writeable C- or F-contiguous array")
-    if max(m, n, k) > 2**31 - 1:
+    cdef bint t_a = trans_a, t_b = trans_b
+    cdef int typenum = _plain_type(a)
+    cdef cnp.ndarray pa, pb, po
+    cdef Py_ssize_t m, k, k_b, n
+    cdef cnp.npy_intp dims[2]
+    if typenum >= 0 and _matmul_operand_ok(a, typenum) and _matmul_operand_ok(b, typenum):
+        pa, pb = <cnp.ndarray> a, <cnp.ndarray> b
+        m, k = cnp.PyArray_DIM(pa, 1 if t_a else 0), cnp.PyArray_DIM(pa, 0 if t_a else 1)
+        k_b, n = cnp.PyArray_DIM(pb, 1 if t_b else 0), cnp.PyArray_DIM(pb, 0 if t_b else 1)
+        if k == k_b:
+            if out is None:
+                dims[0], dims[1] = m, n
+                return _matmul_run(pa, pb, <cnp.ndarray> cnp.PyArray_EMPTY(2, dims, typenum, 0),
+                                   t_a, t_b, <int> m, <int> n, <int> k)
+            if _matmul_operand_ok(out, typenum) and cnp.PyArray_ISWRITEABLE(<cnp.ndarray> out):
+                po = <cnp.ndarray> out
+                if cnp.PyArray_DIM(po, 0) == m and cnp.PyArray_DIM(po, 1) == n:
+                    return _matmul_run(pa, pb, po, t_a, t_b, <int> m, <int> n, <int> k)
+    # slow path: errors, subclasses, strided or unaligned operands
+    a, b, out, m, k, n = _args.matmul_args(a, b, trans_a, trans_b, out)
+    if max(m, n, k) > INT_MAX:
         raise ValueError(f"matmul: dimensions {(m, k, n)} exceed the 32-bit BLAS limit")
-    if m == 0 or n == 0:
-        return out
-    if k == 0:
-        out.fill(0)
-        return out
-    if not (a.flags.c_contiguous or a.flags.f_contiguous):
-        a = a.copy(order="C")
-    if not (b.flags.c_contiguous or b.flags.f_contiguous):
-        b = b.copy(order="C")
-
-    if out.flags.c_contiguous:
-        # A C-ordered out is the column-major (n, m) matrix out.T = op(b).T @ op(a).T.
-        a, b, trans_a, trans_b, m, n = b, a, not trans_b, not trans_a, n, m
-    ta, lda = _blas_operand(a, trans_a)
-    tb, ldb = _blas_operand(b, trans_b)
-    if a.dtype == np.float32:
-        _gemm[float](a, b, out, ta, tb, m, n, k, lda, ldb, max(1, m))
-    else:
-        _gemm[double](a, b, out, ta, tb, m, n, k, lda, ldb, max(1, m))
+    a, b = _contiguous(a, _order_of(a)), _contiguous(b, _order_of(b))
+    if out is None:
+        return _matmul_run(a, b, np.empty((m, n), dtype=a.dtype), t_a, t_b, <int> m, <int> n, <int> k)
+    if out.flags.aligned:
+        return _matmul_run(a, b, out, t_a, t_b, <int> m, <int> n, <int> k)
+    # BLAS gets an aligned buffer; the result is copied into the caller's out
+    out[...] = _matmul_run(a, b, np.empty((m, n), dtype=a.dtype, order=_order_of(out)), t_a, t_b,
+                           <int> m, <int> n, <int> k)
     return out
 
 
 # ---------------------------------------------------------------- fused linear layer
 # y = f(x W^T + b) for a 2-D batch x (N, D_in), W (D_out, D_in), b (D_out,) or None,
-# f in ACTIVATIONS. One gemm into y, then one pass adds the bias and applies f in
-# place. Backward: one pass makes grad_z = grad_out * f'(z) from the saved y, then two
-# gemms and a column sum. Calling gemm here, not through matmul(), skips the Python
-# work of matmul's checks, which at 32x20 costs more than the product itself.
+# f in ACTIVATIONS. One gemm into y, then one pass adds the bias and one applies f, in
+# place. Backward: one pass makes grad_z = grad_out * f'(z) from the saved y (none for
+# the identity), then two gemms and a column sum.
 #
 # Memory: C-ordered x, W and grad_out are used as they are; anything else is copied
 # to C order first. Outputs are new C-ordered arrays. In column-major (BLAS) terms a
@@ -317,185 +369,348 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None):
 ACTIVATIONS = (None, "tanh", "sigmoid", "relu")
 
 
-cdef int _activation_code(object activation) except -1:
-    if activation is None or activation == "identity":
+cdef inline int _activation_code(object activation) except -1:
+    # identity first: the names below are interned, as are the callers' literals
+    if activation is None:
         return 0
-    if activation == "tanh":
+    if activation is "tanh":
         return 1
-    if activation == "sigmoid":
-        return 2
-    if activation == "relu":
+    if activation is "relu":
         return 3
-    raise ValueError(f"linear_act: unknown activation {activation!r}; accepted: None, 'identity', "
-                     "'tanh', 'sigmoid', 'relu'")
+    if activation is "sigmoid":
+        return 2
+    return _args.activation_code(activation)
 
 
-cdef void _bias_act(floating[:, ::1] y, const floating[::1] b, bint has_bias, int code) noexcept nogil:
-    """y = f(y + b) in place (b broadcast over rows). Two flat passes, not one with a
-    branch per element: the activation loop is then a plain loop that gcc vectorizes
-    (tanh through libmvec), which is worth more than the second pass over y."""
-    cdef Py_ssize_t i, j, size = y.shape[0] * y.shape[1]
-    cdef floating zero = 0
-    cdef floating *p = &y[0, 0]
-    if has_bias:
-        for i in range(y.shape[0]):
-            for j in range(y.shape[1]):
-                y[i, j] = y[i, j] + b[j]
-    if code == 1:
-        for i in range(size):
-            p[i] = _tanh(p[i])
-    elif code == 2:
-        for i in range(size):
-            p[i] = _sigmoid(p[i])
-    elif code == 3:
-        for i in range(size):
-            p[i] = zero if p[i] <= zero else p[i]
+cdef inline bint _c_matrix_ok(object m, int typenum) noexcept:
+    """m is a plain C-contiguous 2-D array of this type with 32-bit dimensions"""
+    cdef cnp.ndarray a
+    if _plain_type(m) != typenum:
+        return False
+    a = <cnp.ndarray> m
+    return (cnp.PyArray_NDIM(a) == 2 and cnp.PyArray_IS_C_CONTIGUOUS(a)
+            and cnp.PyArray_DIM(a, 0) <= INT_MAX and cnp.PyArray_DIM(a, 1) <= INT_MAX)
 
 
-cdef void _act_grad(const floating[:, ::1] g, const floating[:, ::1] y, floating[:, ::1] gz,
-                    int code) noexcept nogil:
-    """grad_z = grad_out * f'(z), f' from the output y (as the activation kernels do)"""
-    cdef Py_ssize_t i, j
-    cdef floating zero = 0, one = 1
-    for i in range(y.shape[0]):
-        for j in range(y.shape[1]):
-            if code == 1:
-                gz[i, j] = g[i, j] * (one - y[i, j] * y[i, j])
-            elif code == 2:
-                gz[i, j] = g[i, j] * (y[i, j] * (one - y[i, j]))
-            elif code == 3:
-                gz[i, j] = g[i, j] * (one if y[i, j] > zero else zero)
-            else:
-                gz[i, j] = g[i, j]
+cdef inline bint _vector_ok(object v, int typenum, Py_ssize_t length) noexcept:
+    cdef cnp.ndarray a
+    if _plain_type(v) != typenum:
+        return False
+    a = <cnp.ndarray> v
+    return cnp.PyArray_NDIM(a) == 1 and cnp.PyArray_DIM(a, 0) == length and cnp.PyArray_IS_C_CONTIGUOUS(a)
 
 
-cdef void _column_sums(const floating[:, ::1] g, floating[::1] out) noexcept nogil:
-    """out[j] = sum over rows i of g[i, j], rows added in order (as numpy's sum(axis=0))"""
-    cdef Py_ssize_t i, j
-    for j in range(g.shape[1]):
-        out[j] = 0
-    for i in range(g.shape[0]):
-        for j in range(g.shape[1]):
-            out[j] += g[i, j]
+cdef inline bint _linear_ok(object x, object weight, object bias) noexcept:
+    cdef int typenum = _plain_type(x)
+    if typenum < 0 or not _c_matrix_ok(x, typenum) or not _c_matrix_ok(weight, typenum):
+        return False
+    if cnp.PyArray_DIM(<cnp.ndarray> weight, 1) != cnp.PyArray_DIM(<cnp.ndarray> x, 1):
+        return False
+    return bias is None or _vector_ok(bias, typenum, cnp.PyArray_DIM(<cnp.ndarray> weight, 0))
 
 
-cdef void _gemm_c(char ta, char tb, int m, int n, int k, floating *a, int lda,
-                  floating *b, int ldb, floating *c, int ldc) noexcept nogil:
-    """c = op(a) op(b), column-major, beta = 0"""
-    cdef floating alpha = 1, beta = 0
-    if floating is float:
-        sgemm(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
-    else:
-        dgemm(&ta, &tb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
-
-
-cdef object _c_matrix(object m, str arg, object dtype):
-    m = _as_float_array(m, "linear_act", arg)
-    if m.ndim != 2:
-        raise ValueError(f"linear_act: {arg} must be 2-D; got shape {m.shape}")
-    if m.dtype != dtype:
-        raise TypeError(f"linear_act: {arg} is {m.dtype} but x is {dtype}; all must have one dtype")
-    return m if m.flags.c_contiguous else np.ascontiguousarray(m)
-
-
-cdef tuple _linear_checks(object x, object weight, object bias):
-    x = _as_float_array(x, "linear_act", "x")
-    if x.ndim != 2:
-        raise ValueError(f"linear_act: x must be 2-D (N, D_in); got shape {x.shape}")
-    x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
-    weight = _c_matrix(weight, "weight", x.dtype)
-    if weight.shape[1] != x.shape[1]:
-        raise ValueError(f"linear_act: x has shape {x.shape} but weight has shape {weight.shape}; "
-                         f"need weight (D_out, {x.shape[1]})")
-    if bias is not None:
-        bias = _as_float_array(bias, "linear_act", "bias")
-        if bias.dtype != x.dtype:
-            raise TypeError(f"linear_act: bias is {bias.dtype} but x is {x.dtype}; all must have one dtype")
-        if bias.shape != (weight.shape[0],):
-            raise ValueError(f"linear_act: bias has shape {bias.shape}; expected ({weight.shape[0]},)")
-        bias = np.ascontiguousarray(bias)
-    if max(x.shape[0], x.shape[1], weight.shape[0]) > 2**31 - 1:
+cdef tuple _linear_slow(object x, object weight, object bias, object activation):
+    x, weight, bias = _args.linear_args(x, weight, bias, activation)
+    if max(x.shape[0], x.shape[1], weight.shape[0]) > INT_MAX:
         raise ValueError("linear_act: dimensions exceed the 32-bit BLAS limit")
-    return x, weight, bias
-
-
-cdef void _linear_forward(const floating[:, ::1] x, const floating[:, ::1] w, const floating[::1] b,
-                          bint has_bias, floating[:, ::1] y, int code) noexcept:
-    cdef int n = x.shape[0], d_in = x.shape[1], d_out = w.shape[0]
-    with nogil:
-        if n > 0 and d_in > 0 and d_out > 0:   # else y is already zero (from the wrapper)
-            # y (C, N x D_out) is the column-major D_out x N matrix W x^T
-            _gemm_c(b"T"[0], b"N"[0], d_out, n, d_in, <floating *> &w[0, 0], d_in,
-                    <floating *> &x[0, 0], d_in, &y[0, 0], d_out)
-        _bias_act(y, b, has_bias, code)
+    return (_contiguous(x, "C"), _contiguous(weight, "C"),
+            None if bias is None else _contiguous(bias, "C"))
 
 
 def linear_act_forward(x, weight, bias=None, activation=None):
     """y = f(x @ weight^T + bias); x (N, D_in), weight (D_out, D_in), bias (D_out,) or None"""
     cdef int code = _activation_code(activation)
-    x, weight, bias = _linear_checks(x, weight, bias)
-    y = (np.empty if x.shape[1] else np.zeros)((x.shape[0], weight.shape[0]), dtype=x.dtype)
-    if y.size == 0:
-        return y
-    has_bias = bias is not None
-    if x.dtype == np.float32:
-        _linear_forward[float](x, weight, bias if has_bias else _EMPTY32, has_bias, y, code)
+    cdef cnp.ndarray px, pw, y
+    cdef cnp.npy_intp dims[2]
+    cdef int n, d_in, d_out, typenum
+    cdef void *pb = NULL
+    cdef void *py
+    if not _linear_ok(x, weight, bias):
+        x, weight, bias = _linear_slow(x, weight, bias, activation)
+    px, pw = <cnp.ndarray> x, <cnp.ndarray> weight
+    n, d_in, d_out = cnp.PyArray_DIM(px, 0), cnp.PyArray_DIM(px, 1), cnp.PyArray_DIM(pw, 0)
+    typenum = cnp.PyArray_TYPE(px)
+    dims[0], dims[1] = n, d_out
+    if d_in > 0:
+        y = <cnp.ndarray> cnp.PyArray_EMPTY(2, dims, typenum, 0)
     else:
-        _linear_forward[double](x, weight, bias if has_bias else _EMPTY64, has_bias, y, code)
+        y = <cnp.ndarray> cnp.PyArray_ZEROS(2, dims, typenum, 0)
+    if n == 0 or d_out == 0:
+        return y
+    if bias is not None:
+        pb = cnp.PyArray_DATA(<cnp.ndarray> bias)
+    py = cnp.PyArray_DATA(y)
+    with nogil:
+        if d_in > 0:
+            # y (C, N x D_out) is the column-major D_out x N matrix W x^T
+            _gemm(typenum, b"T"[0], b"N"[0], d_out, n, d_in, cnp.PyArray_DATA(pw), d_in,
+                  cnp.PyArray_DATA(px), d_in, py, d_out)
+        if typenum == NPY_FLOAT:
+            tg_bias_act_f(<float *> py, <const float *> pb, n, d_out, code)
+        else:
+            tg_bias_act_d(<double *> py, <const double *> pb, n, d_out, code)
     return y
 
 
-_EMPTY32 = np.zeros(1, np.float32)
-_EMPTY64 = np.zeros(1, np.float64)
-_dummy2 = {"f": np.zeros((1, 1), np.float32), "d": np.zeros((1, 1), np.float64)}
-_dummy1 = {"f": _EMPTY32, "d": _EMPTY64}
-
-
-cdef void _linear_backward(const floating[:, ::1] g, const floating[:, ::1] x, const floating[:, ::1] w,
-                           const floating[:, ::1] y, int code, floating[:, ::1] gz, floating[:, ::1] gx,
-                           floating[:, ::1] gw, floating[::1] gb, bint need_x, bint need_w,
-                           bint need_b) noexcept:
-    """outputs with a zero-sized product were zero-filled by the wrapper"""
-    cdef int n = x.shape[0], d_in = x.shape[1], d_out = w.shape[0]
-    cdef bint full = n > 0 and d_in > 0 and d_out > 0
-    with nogil:
-        _act_grad(g, y, gz, code)
-        if need_x and full:
-            # grad_x (C, N x D_in) is the column-major D_in x N matrix W^T grad_z^T
-            _gemm_c(b"N"[0], b"N"[0], d_in, n, d_out, <floating *> &w[0, 0], d_in, &gz[0, 0], d_out,
-                    &gx[0, 0], d_in)
-        if need_w and full:
-            # grad_W (C, D_out x D_in) is the column-major D_in x D_out matrix x^T grad_z
-            _gemm_c(b"N"[0], b"T"[0], d_in, d_out, n, <floating *> &x[0, 0], d_in, &gz[0, 0], d_out,
-                    &gw[0, 0], d_in)
-        if need_b:
-            _column_sums(gz, gb)
+cdef inline cnp.ndarray _new_matrix(cnp.ndarray like, int typenum, bint empty):
+    """a new C-ordered array of like's shape: uninitialized if empty, else zeros"""
+    if empty:
+        return <cnp.ndarray> cnp.PyArray_EMPTY(2, cnp.PyArray_DIMS(like), typenum, 0)
+    return <cnp.ndarray> cnp.PyArray_ZEROS(2, cnp.PyArray_DIMS(like), typenum, 0)
 
 
 def linear_act_backward(grad_out, x, weight, y, activation=None, need_x=True, need_w=True, need_b=True):
     """grad_z = grad_out * f'(z) (from y); grad_x = grad_z @ weight, grad_w = grad_z^T @ x,
     grad_b = grad_z summed over rows; each None unless asked for (need_*)"""
     cdef int code = _activation_code(activation)
-    x, weight, _ = _linear_checks(x, weight, None)
-    shape = (x.shape[0], weight.shape[0])
-    g = _c_matrix(grad_out, "grad_out", x.dtype)
-    y = _c_matrix(y, "y", x.dtype)
-    if g.shape != shape or y.shape != shape:
-        raise ValueError(f"linear_act_backward: grad_out {g.shape} and y {y.shape} must have shape {shape}")
-    dt = x.dtype
-    alloc = np.empty if min(x.shape[0], x.shape[1], weight.shape[0]) > 0 else np.zeros
-    gz = np.empty(shape, dtype=dt)
-    gx = alloc(x.shape, dtype=dt) if need_x else None
-    gw = alloc(weight.shape, dtype=dt) if need_w else None
-    gb = np.empty(shape[1], dtype=dt) if need_b else None
-    # unused outputs get a 1x1 dummy so that the typed call has something to bind
-    dummy2, dummy1 = _dummy2[dt.char], _dummy1[dt.char]
-    if dt == np.float32:
-        _linear_backward[float](g, x, weight, y, code, gz, dummy2 if gx is None else gx,
-                                dummy2 if gw is None else gw, dummy1 if gb is None else gb,
-                                need_x, need_w, need_b)
+    cdef bint want_x = need_x, want_w = need_w, want_b = need_b, full
+    cdef cnp.ndarray px, pw, pg, py, gz
+    cdef cnp.ndarray gx = None, gw = None, gb = None
+    cdef cnp.npy_intp dims[2]
+    cdef int n, d_in, d_out, typenum
+    cdef void *z
+    typenum = _plain_type(x)
+    if not (_linear_ok(x, weight, None) and _c_matrix_ok(grad_out, typenum) and _c_matrix_ok(y, typenum)
+            and cnp.PyArray_DIM(<cnp.ndarray> grad_out, 0) == cnp.PyArray_DIM(<cnp.ndarray> x, 0)
+            and cnp.PyArray_DIM(<cnp.ndarray> grad_out, 1) == cnp.PyArray_DIM(<cnp.ndarray> weight, 0)
+            and _same_shape(<cnp.ndarray> grad_out, <cnp.ndarray> y)):
+        grad_out, x, weight, y = _args.linear_backward_args(grad_out, x, weight, y, activation)
+        x, weight, _ = _linear_slow(x, weight, None, activation)
+        grad_out, y = _contiguous(grad_out, "C"), _contiguous(y, "C")
+    px, pw, pg, py = <cnp.ndarray> x, <cnp.ndarray> weight, <cnp.ndarray> grad_out, <cnp.ndarray> y
+    n, d_in, d_out = cnp.PyArray_DIM(px, 0), cnp.PyArray_DIM(px, 1), cnp.PyArray_DIM(pw, 0)
+    typenum = cnp.PyArray_TYPE(px)
+    full = n > 0 and d_in > 0 and d_out > 0
+    # outputs with a zero-sized product stay zero
+    if want_x:
+        gx = _new_matrix(px, typenum, full)
+    if want_w:
+        gw = _new_matrix(pw, typenum, full)
+    if want_b:
+        dims[0] = d_out
+        gb = <cnp.ndarray> cnp.PyArray_EMPTY(1, dims, typenum, 0)
+    if code == 0:
+        gz = pg   # the identity: grad_z is grad_out itself, only read
     else:
-        _linear_backward[double](g, x, weight, y, code, gz, dummy2 if gx is None else gx,
-                                 dummy2 if gw is None else gw, dummy1 if gb is None else gb,
-                                 need_x, need_w, need_b)
+        gz = <cnp.ndarray> cnp.PyArray_EMPTY(2, cnp.PyArray_DIMS(pg), typenum, 0)
+    z = cnp.PyArray_DATA(gz)
+    with nogil:
+        if code != 0:
+            if typenum == NPY_FLOAT:
+                tg_act_grad_f(<float *> cnp.PyArray_DATA(pg), <float *> cnp.PyArray_DATA(py),
+                              <float *> z, <Py_ssize_t> n * d_out, code)
+            else:
+                tg_act_grad_d(<double *> cnp.PyArray_DATA(pg), <double *> cnp.PyArray_DATA(py),
+                              <double *> z, <Py_ssize_t> n * d_out, code)
+        if want_x and full:
+            # grad_x (C, N x D_in) is the column-major D_in x N matrix W^T grad_z^T
+            _gemm(typenum, b"N"[0], b"N"[0], d_in, n, d_out, cnp.PyArray_DATA(pw), d_in, z, d_out,
+                  cnp.PyArray_DATA(gx), d_in)
+        if want_w and full:
+            # grad_W (C, D_out x D_in) is the column-major D_in x D_out matrix x^T grad_z
+            _gemm(typenum, b"N"[0], b"T"[0], d_in, d_out, n, cnp.PyArray_DATA(px), d_in, z, d_out,
+                  cnp.PyArray_DATA(gw), d_in)
+        if want_b:
+            if typenum == NPY_FLOAT:
+                tg_column_sums_f(<float *> z, n, d_out, <float *> cnp.PyArray_DATA(gb))
+            else:
+                tg_column_sums_d(<double *> z, n, d_out, <double *> cnp.PyArray_DATA(gb))
     return gx, gw, gb
+
+
+# ---------------------------------------------------------------- optimizer steps
+# One call updates every parameter of a list in place, in one pass each (see the loops
+# in _kernel_loops.h for the equations). All arrays are checked before the first is
+# touched, so a bad argument leaves every parameter as it was. A parameter, gradient
+# or state array that is not contiguous and aligned is worked on through a contiguous
+# copy that is written back.
+
+cdef inline bint _state_ok(object s, cnp.ndarray p, int typenum, int order, bint writeable) noexcept:
+    """s is a plain array of p's type and shape, contiguous in p's order (and writeable)"""
+    cdef cnp.ndarray a
+    if _plain_type(s) != typenum:
+        return False
+    a = <cnp.ndarray> s
+    return (_in_order(a, order) and _same_shape(a, p)
+            and (not writeable or cnp.PyArray_ISWRITEABLE(a)))
+
+
+cdef inline int _param_order(object p) noexcept:
+    """p's flat order (0 C, 1 F) if p is a plain writeable contiguous array, else -1"""
+    cdef cnp.ndarray a
+    if _plain_type(p) < 0:
+        return -1
+    a = <cnp.ndarray> p
+    if not cnp.PyArray_ISWRITEABLE(a):
+        return -1
+    return _flat_order(a)
+
+
+cdef tuple _work_copies(list arrays):
+    """Contiguous aligned stand-ins for arrays (the first is the parameter, None entries
+    stay None), all in the parameter's order; the originals for the write-back."""
+    order = _order_of(arrays[0])
+    return tuple([None if a is None else _contiguous(a, order) for a in arrays])
+
+
+cdef void _sgd_loop(int typenum, void *p, void *g, void *buf, Py_ssize_t n, double lr, double momentum,
+                    double damp, double weight_decay, bint use_momentum, bint nesterov,
+                    bint first) noexcept nogil:
+    cdef bint use_decay = weight_decay != 0
+    if typenum == NPY_FLOAT:
+        tg_sgd_f(<float *> p, <float *> g, <float *> buf, n, <float> lr, <float> momentum, <float> damp,
+                 <float> weight_decay, use_decay, use_momentum, nesterov, first)
+    else:
+        tg_sgd_d(<double *> p, <double *> g, <double *> buf, n, lr, momentum, damp, weight_decay,
+                 use_decay, use_momentum, nesterov, first)
+
+
+cdef void _sgd_one(cnp.ndarray p, cnp.ndarray g, cnp.ndarray buf, bint first, double lr,
+                   double momentum, double damp, double weight_decay, bint use_momentum,
+                   bint nesterov) noexcept:
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(p)
+    cdef int typenum = cnp.PyArray_TYPE(p)
+    cdef void *pp = cnp.PyArray_DATA(p)
+    cdef void *pg = cnp.PyArray_DATA(g)
+    cdef void *pbuf = NULL if buf is None else cnp.PyArray_DATA(buf)
+    if n >= NOGIL_MIN:
+        with nogil:
+            _sgd_loop(typenum, pp, pg, pbuf, n, lr, momentum, damp, weight_decay, use_momentum,
+                      nesterov, first)
+    else:
+        _sgd_loop(typenum, pp, pg, pbuf, n, lr, momentum, damp, weight_decay, use_momentum, nesterov,
+                  first)
+
+
+def sgd_step(params, grads, momentum_buffers, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
+             nesterov=False):
+    """SGD (torch.optim.SGD) in place over lists of parameters and their gradients:
+    d = grad + weight_decay * p; buf = d (first step) or momentum * buf + (1 - dampening) * d;
+    d = d + momentum * buf (nesterov) or buf; p -= lr * d. A None momentum buffer is a
+    parameter's first step: the new buffer is stored in the list."""
+    cdef double c_lr = lr, c_momentum = momentum, c_decay = weight_decay
+    cdef double damp = 1.0 - <double> dampening   # (1 - dampening) in double, as the Python formula
+    cdef bint use_momentum = c_momentum != 0, c_nesterov = nesterov, fast = True, first
+    cdef Py_ssize_t i, count
+    cdef int order, typenum
+    cdef cnp.ndarray p, buf
+    cdef list bufs = momentum_buffers if use_momentum and type(momentum_buffers) is list else None
+    if type(params) is list and type(grads) is list and len(grads) == len(params) and (
+            not use_momentum or (bufs is not None and len(bufs) == len(params))):
+        for i in range(len(params)):
+            order = _param_order(params[i])
+            if order < 0:
+                fast = False
+                break
+            p = <cnp.ndarray> params[i]
+            typenum = cnp.PyArray_TYPE(p)
+            if not _state_ok(grads[i], p, typenum, order, False) or (
+                    use_momentum and bufs[i] is not None and not _state_ok(bufs[i], p, typenum, order, True)):
+                fast = False
+                break
+    else:
+        fast = False
+    if not fast:
+        params, grads, bufs = _args.sgd_args(params, grads, momentum_buffers, momentum)
+    count = len(params)
+    for i in range(count):
+        buf = None if not use_momentum else bufs[i]
+        first = use_momentum and buf is None
+        if fast:
+            p = <cnp.ndarray> params[i]
+            if first:
+                buf = _empty_like(p, _flat_order(p))
+                bufs[i] = buf
+            _sgd_one(p, <cnp.ndarray> grads[i], buf, first, c_lr, c_momentum, damp, c_decay,
+                     use_momentum, c_nesterov)
+            continue
+        work_p, work_g, work_buf = _work_copies([params[i], grads[i], buf])
+        if first:
+            work_buf = np.empty_like(work_p)
+            bufs[i] = work_buf
+        _sgd_one(work_p, work_g, work_buf, first, c_lr, c_momentum, damp, c_decay, use_momentum,
+                 c_nesterov)
+        if work_p is not params[i]:
+            params[i][...] = work_p
+        if not first and buf is not None and work_buf is not buf:
+            buf[...] = work_buf
+
+
+cdef void _adam_loop(int typenum, void *p, void *g, void *m, void *v, Py_ssize_t n, double step_size,
+                     double beta1, double c1, double beta2, double c2, double bias2, double eps,
+                     double weight_decay) noexcept nogil:
+    cdef bint use_decay = weight_decay != 0
+    if typenum == NPY_FLOAT:
+        tg_adam_f(<float *> p, <float *> g, <float *> m, <float *> v, n, <float> step_size, <float> beta1,
+                  <float> c1, <float> beta2, <float> c2, <float> bias2, <float> eps, <float> weight_decay,
+                  use_decay)
+    else:
+        tg_adam_d(<double *> p, <double *> g, <double *> m, <double *> v, n, step_size, beta1, c1, beta2,
+                  c2, bias2, eps, weight_decay, use_decay)
+
+
+cdef void _adam_one(cnp.ndarray p, cnp.ndarray g, cnp.ndarray m, cnp.ndarray v, long t, double lr,
+                    double beta1, double beta2, double eps, double weight_decay) noexcept:
+    # the scalars as the Python formulas compute them, in double (pow is what Python's ** calls)
+    cdef double step_size = lr / (1.0 - pow(beta1, <double> t))
+    cdef double bias2 = sqrt(1.0 - pow(beta2, <double> t))
+    cdef double c1 = 1.0 - beta1, c2 = 1.0 - beta2
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(p)
+    cdef int typenum = cnp.PyArray_TYPE(p)
+    cdef void *pp = cnp.PyArray_DATA(p)
+    cdef void *pg = cnp.PyArray_DATA(g)
+    cdef void *pm = cnp.PyArray_DATA(m)
+    cdef void *pv = cnp.PyArray_DATA(v)
+    if n >= NOGIL_MIN:
+        with nogil:
+            _adam_loop(typenum, pp, pg, pm, pv, n, step_size, beta1, c1, beta2, c2, bias2, eps,
+                       weight_decay)
+    else:
+        _adam_loop(typenum, pp, pg, pm, pv, n, step_size, beta1, c1, beta2, c2, bias2, eps, weight_decay)
+
+
+def adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay=0.0):
+    """Adam (torch.optim.Adam, L2 weight decay) in place over lists of parameters, gradients
+    and moments; steps[i] is parameter i's step count t including this step:
+    d = grad + weight_decay * p; m = beta1 m + (1 - beta1) d; v = beta2 v + (1 - beta2) d^2;
+    p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)."""
+    cdef double c_lr = lr, c_beta1 = beta1, c_beta2 = beta2, c_eps = eps, c_decay = weight_decay
+    cdef bint fast = True
+    cdef Py_ssize_t i, count
+    cdef int order, typenum
+    cdef cnp.ndarray p
+    if (type(params) is list and type(grads) is list and type(exp_avgs) is list
+            and type(exp_avg_sqs) is list and type(steps) is list and len(grads) == len(params)
+            and len(exp_avgs) == len(params) and len(exp_avg_sqs) == len(params)
+            and len(steps) == len(params)):
+        for i in range(len(params)):
+            order = _param_order(params[i])
+            if order < 0:
+                fast = False
+                break
+            p = <cnp.ndarray> params[i]
+            typenum = cnp.PyArray_TYPE(p)
+            t = steps[i]
+            if (not _state_ok(grads[i], p, typenum, order, False)
+                    or not _state_ok(exp_avgs[i], p, typenum, order, True)
+                    or not _state_ok(exp_avg_sqs[i], p, typenum, order, True)
+                    or type(t) is not int or t < 1):
+                fast = False
+                break
+    else:
+        fast = False
+    if not fast:
+        params, grads, exp_avgs, exp_avg_sqs, steps = _args.adam_args(params, grads, exp_avgs,
+                                                                       exp_avg_sqs, steps)
+    count = len(params)
+    for i in range(count):
+        if fast:
+            _adam_one(<cnp.ndarray> params[i], <cnp.ndarray> grads[i], <cnp.ndarray> exp_avgs[i],
+                      <cnp.ndarray> exp_avg_sqs[i], steps[i], c_lr, c_beta1, c_beta2, c_eps, c_decay)
+            continue
+        arrays = [params[i], grads[i], exp_avgs[i], exp_avg_sqs[i]]
+        work = _work_copies(arrays)
+        _adam_one(work[0], work[1], work[2], work[3], steps[i], c_lr, c_beta1, c_beta2, c_eps, c_decay)
+        for k in (0, 2, 3):
+            if work[k] is not arrays[k]:
+                arrays[k][...] = work[k]

@@ -417,3 +417,299 @@ def test_vector_math_is_reported():
         assert "vector math" in kernels.report()
     else:
         assert kernels.report().startswith("numpy backend")
+
+
+def test_vector_isa_is_reported():
+    """The loops are compiled for several instruction sets; the one this CPU runs is named."""
+    if kernels.compiled is None:
+        pytest.skip("compiled extension not built")
+    from tinygrad_vg import _kernels
+    assert isinstance(_kernels.VECTOR_ISA, str) and _kernels.VECTOR_ISA
+    if kernels.BACKEND == "compiled":
+        assert _kernels.VECTOR_ISA in kernels.report()
+
+
+# ---------------------------------------------------------------- fast path and slow path
+# The compiled wrappers take a fast path for plain contiguous aligned arrays and a slow
+# one (checks in _kernel_args, copies) for everything else: both must give the twin's
+# results, and the slow path the twin's errors.
+
+def unaligned(base: np.ndarray) -> np.ndarray:
+    """A C-contiguous, writeable copy of base whose data pointer is not aligned for its dtype."""
+    raw = np.zeros(base.nbytes + 1, np.uint8)
+    view = raw[1:].view(base.dtype).reshape(base.shape)
+    view[...] = base
+    assert not view.flags.aligned
+    return view
+
+
+class Sub(np.ndarray):
+    """An ndarray subclass: not the exact type the fast path tests for."""
+
+
+@pytest.mark.parametrize("name", UNARY + sorted(BINARY))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["unaligned", "subclass", "readonly"])
+def test_odd_arrays_take_the_slow_path(kernel_impl, name, dtype, kind):
+    rng = np.random.default_rng(11)
+    base = [rng.uniform(-2, 2, (5, 7)).astype(dtype) for _ in range(2 if name in BINARY else 1)]
+    if kind == "unaligned":
+        args = [unaligned(a) for a in base]
+    elif kind == "subclass":
+        args = [a.view(Sub) for a in base]
+    else:
+        args = [a.copy() for a in base]
+        for a in args:
+            a.flags.writeable = False
+    got = getattr(kernel_impl, name)(*args)
+    assert_kernel_equal(name, np.asarray(got), getattr(kernels.reference, name)(*base))
+    for a, b in zip(args, base):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", UNARY + sorted(BINARY))
+def test_byte_swapped_arrays_are_refused(kernel_impl, name):
+    swapped = np.ones((2, 3), dtype=">f4" if np.little_endian else "<f4")
+    good = np.ones((2, 3), np.float32)
+    calls = [(swapped,)] if name in UNARY else [(swapped, good), (good, swapped)]
+    for args in calls:
+        with pytest.raises(TypeError, match=rf"{name}: .*dtype [<>]f4; accepted: float32 or float64"):
+            getattr(kernel_impl, name)(*args)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_mixed_memory_orders(kernel_impl, name):
+    """C with F and F with C: the compiled kernel copies the second input to the first one's order."""
+    rng = np.random.default_rng(12)
+    a, b = rng.uniform(-2, 2, (4, 6)), rng.uniform(-2, 2, (4, 6))
+    want = getattr(kernels.reference, name)(a, b)
+    for x, y in [(a, np.asfortranarray(b)), (np.asfortranarray(a), b)]:
+        assert_kernel_equal(name, getattr(kernel_impl, name)(x, y), want)
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 255, 256, 257, 1000, 70_000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lengths_around_vector_widths_and_blocks(compiled_kernels, n, dtype):
+    """Vector loops have a main part and a remainder; sigmoid works in blocks of 256; the GIL
+    is released from 16384 elements on. Every length must give the twin's results."""
+    rng = np.random.default_rng(n)
+    x = rng.uniform(-8, 8, n).astype(dtype)
+    g = rng.standard_normal(n).astype(dtype)
+    for name in UNARY:
+        assert_kernel_equal(name, getattr(compiled_kernels, name)(x), getattr(kernels.reference, name)(x))
+    for name in BINARY:
+        assert_kernel_equal(name, getattr(compiled_kernels, name)(g, x), getattr(kernels.reference, name)(g, x))
+
+
+def test_matmul_odd_operands(kernel_impl):
+    rng = np.random.default_rng(13)
+    a, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 5))
+    want = a @ b
+    np.testing.assert_allclose(kernel_impl.matmul(unaligned(a), unaligned(b)), want, rtol=1e-12)
+    np.testing.assert_allclose(kernel_impl.matmul(a.view(Sub), b), want, rtol=1e-12)
+    for order in "CF":
+        out = unaligned(np.zeros((4, 5))) if order == "C" else np.zeros((4, 5), order="F")
+        got = kernel_impl.matmul(a, b, out=out)
+        assert got is out
+        np.testing.assert_allclose(out, want, rtol=1e-12)
+    out = np.zeros((4, 5))
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match=r"matmul: out must be a writeable C- or F-contiguous"):
+        kernel_impl.matmul(a, b, out=out)
+    with pytest.raises(TypeError, match=r"matmul: b must be a numpy array.*got list"):
+        kernel_impl.matmul(a, [[1.0]])
+
+
+def test_matmul_truthy_transpose_flags(kernel_impl):
+    rng = np.random.default_rng(14)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((5, 3))
+    np.testing.assert_allclose(kernel_impl.matmul(a, b, np.bool_(True), 1), a.T @ b.T, rtol=1e-12)
+
+
+def test_linear_act_odd_operands(kernel_impl):
+    """Unaligned, F-ordered and strided operands give what plain ones give."""
+    rng = np.random.default_rng(15)
+    x, w = rng.standard_normal((4, 3)), rng.standard_normal((5, 3))
+    b, g = rng.standard_normal(10)[::2], rng.standard_normal((4, 5))
+    want = kernels.reference.linear_act_forward(x, w, b.copy(), "tanh")
+    for args in [(unaligned(x), unaligned(w), unaligned(b.copy())), (np.asfortranarray(x), w[::-1][::-1], b)]:
+        np.testing.assert_allclose(kernel_impl.linear_act_forward(*args, "tanh"), want, rtol=1e-12)
+    grads = kernels.reference.linear_act_backward(g, x, w, want, "tanh")
+    got = kernel_impl.linear_act_backward(np.asfortranarray(g), unaligned(x), w, unaligned(want), "tanh")
+    for got, ref in zip(got, grads):
+        np.testing.assert_allclose(got, ref, rtol=1e-12)
+    with pytest.raises(TypeError, match=r"linear_act: y is float32 but x is float64"):
+        kernel_impl.linear_act_backward(g, x, w, want.astype(np.float32), "tanh")
+
+
+def test_linear_act_identity_backward_leaves_grad_out_alone(kernel_impl):
+    rng = np.random.default_rng(16)
+    x, w, g = rng.standard_normal((4, 3)), rng.standard_normal((5, 3)), rng.standard_normal((4, 5))
+    g0 = g.copy()
+    grad_x, grad_w, grad_b = kernel_impl.linear_act_backward(g, x, w, x @ w.T, None)
+    np.testing.assert_array_equal(g, g0)
+    np.testing.assert_allclose(grad_x, g @ w, rtol=1e-12)
+    np.testing.assert_allclose(grad_w, g.T @ x, rtol=1e-12)
+    np.testing.assert_allclose(grad_b, g.sum(axis=0), rtol=1e-12)
+    assert not np.shares_memory(grad_b, g)
+
+
+# ---------------------------------------------------------------- optimizer steps
+# sgd_step and adam_step update lists of arrays in place. Bit for bit equal to the twins
+# (the same IEEE operations in the same order), for every layout: non-contiguous arrays
+# are worked on through contiguous copies that are written back.
+
+OPT_SHAPES = [(3, 4), (5,), (), (1, 1), (0, 3)]
+OPT_LAYOUTS = ["C", "F", "strided", "reversed", "transposed"]
+
+
+def opt_arrays(rng, dtype, layouts, count=1, scale=1.0):
+    return [with_layout(np.asarray(scale * rng.standard_normal(shape), dtype=dtype),
+                        layouts[i % len(layouts)]) for i, shape in enumerate(OPT_SHAPES * count)]
+
+
+def run_sgd(impl, params, grads, steps, hyper):
+    bufs = [None] * len(params) if hyper["momentum"] != 0 else None
+    for k in range(steps):
+        impl.sgd_step(params, [g * (k + 1) for g in grads], bufs, hyper["lr"], hyper["momentum"],
+                      hyper["dampening"], hyper["weight_decay"], hyper["nesterov"])
+    return params, bufs
+
+
+SGD_CASES = [dict(lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False),
+             dict(lr=0.05, momentum=0.0, dampening=0.0, weight_decay=0.3, nesterov=False),
+             dict(lr=0.1, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False),
+             dict(lr=0.1, momentum=0.9, dampening=0.25, weight_decay=0.01, nesterov=False),
+             dict(lr=0.3, momentum=0.8, dampening=0.0, weight_decay=0.1, nesterov=True)]
+
+
+@pytest.mark.parametrize("hyper", SGD_CASES, ids=lambda h: "-".join(f"{k}{v}" for k, v in h.items()))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", OPT_LAYOUTS)
+def test_sgd_step_matches_numpy_twin_bit_for_bit(compiled_kernels, hyper, dtype, layout):
+    """C and F: every array in one order (the fast path); the others: orders mixed (slow path)."""
+    rng = np.random.default_rng(20)
+    layouts = [layout] if layout in "CF" else [layout, "C", "F"]
+    params = opt_arrays(rng, dtype, layouts, count=2)
+    grads = opt_arrays(rng, dtype, layouts[::-1], count=2)
+    grads_before = [g.copy() for g in grads]
+    mine = [with_layout(p.copy(), layout) for p in params]
+    ref = [p.copy() for p in params]
+    ids = [id(p) for p in mine]
+    got, got_bufs = run_sgd(compiled_kernels, mine, grads, 3, hyper)
+    want, want_bufs = run_sgd(kernels.reference, ref, grads, 3, hyper)
+    assert [id(p) for p in got] == ids   # the same arrays, updated in place
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w, strict=True)
+    if got_bufs is not None:
+        for g, w in zip(got_bufs, want_bufs):
+            np.testing.assert_array_equal(g, w, strict=True)
+    for g, g0 in zip(grads, grads_before):
+        np.testing.assert_array_equal(g, g0)   # gradients only read
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", OPT_LAYOUTS)
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adam_step_matches_numpy_twin_bit_for_bit(compiled_kernels, dtype, layout, weight_decay):
+    rng = np.random.default_rng(21)
+    layouts = [layout] if layout in "CF" else [layout, "C", "F"]
+    params = opt_arrays(rng, dtype, layouts)
+    grads = opt_arrays(rng, dtype, layouts[::-1], scale=3.0)
+    results = []
+    for impl in (compiled_kernels, kernels.reference):
+        ps = [with_layout(p.copy(), layout) for p in params]
+        ms = [with_layout(np.zeros_like(p), layout if layout in "CF" else "F") for p in params]
+        vs = [with_layout(np.zeros_like(p), layout) for p in params]
+        for t in range(1, 5):   # parameters at different step counts
+            steps = [t + i for i in range(len(ps))]
+            impl.adam_step(ps, [g * t for g in grads], ms, vs, steps, 1e-2, 0.9, 0.999, 1e-8, weight_decay)
+        results.append(ps + ms + vs)
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(got, want, strict=True)
+
+
+def test_optimizer_steps_special_values(kernel_impl):
+    """NaN and inf propagate as in the twin; -0.0 stays what it is."""
+    for dtype in (np.float32, np.float64):
+        p = np.array([0.0, -0.0, 1.0, np.inf, np.nan, 1.0], dtype)
+        g = np.array([0.0, 0.0, np.inf, 1.0, 1.0, np.nan], dtype)
+        results = []
+        for impl in (kernel_impl, kernels.reference):
+            a, buf = p.copy(), [None]
+            impl.sgd_step([a], [g], buf, 0.1, 0.9, 0.0, 0.0, True)
+            b, m, v = p.copy(), np.zeros_like(p), np.zeros_like(p)
+            with np.errstate(all="ignore"):
+                impl.adam_step([b], [g], [m], [v], [1], 0.1, 0.9, 0.999, 1e-8, 0.01)
+            results.append([a, buf[0], b, m, v])
+        for got, want in zip(*results):
+            np.testing.assert_array_equal(got, want, strict=True)
+            assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_sgd_step_first_step_stores_new_buffers(kernel_impl):
+    p, q = np.ones(3), np.ones((2, 2), order="F")
+    bufs = [None, None]
+    kernel_impl.sgd_step([p, q], [np.full(3, 2.0), np.full((2, 2), 2.0)], bufs, 0.5, 0.9)
+    np.testing.assert_array_equal(p, [0.0, 0.0, 0.0])   # first step: buf = g, p -= lr * buf
+    assert all(isinstance(b, np.ndarray) for b in bufs)
+    np.testing.assert_array_equal(bufs[1], np.full((2, 2), 2.0))
+    assert not np.shares_memory(bufs[0], p)
+    kernel_impl.sgd_step([p, q], [np.ones(3), np.ones((2, 2))], bufs, 0.5, 0.9)
+    np.testing.assert_allclose(bufs[0], 0.9 * 2.0 + 1.0)
+
+
+def test_optimizer_steps_on_empty_lists(kernel_impl):
+    kernel_impl.sgd_step([], [], None, 0.1)
+    kernel_impl.sgd_step([], [], [], 0.1, 0.9)
+    kernel_impl.adam_step([], [], [], [], [], 0.1, 0.9, 0.999, 1e-8)
+
+
+def test_sgd_step_bad_input(kernel_impl):
+    f = kernel_impl.sgd_step
+    p, g = np.ones((2, 3)), np.ones((2, 3))
+    with pytest.raises(ValueError, match=r"sgd_step: 1 params but 2 grads"):
+        f([p], [g, g], None, 0.1)
+    with pytest.raises(TypeError, match=r"sgd_step: params must be a list \(one entry per parameter\); got nd"):
+        f(p, [g], None, 0.1)
+    with pytest.raises(TypeError, match=r"sgd_step: momentum=0.9 needs momentum_buffers, a list"):
+        f([p], [g], None, 0.1, 0.9)
+    with pytest.raises(ValueError, match=r"sgd_step: 1 params but 2 momentum_buffers"):
+        f([p], [g], [None, None], 0.1, 0.9)
+    with pytest.raises(TypeError, match=r"sgd_step: grads\[0\] is float32 but params\[0\] is float64"):
+        f([p], [g.astype(np.float32)], None, 0.1)
+    with pytest.raises(ValueError, match=r"sgd_step: grads\[0\] has shape \(3,\) but params\[0\] has shape"):
+        f([p], [np.ones(3)], None, 0.1)
+    with pytest.raises(TypeError, match=r"sgd_step: params\[0\] has dtype int64; accepted: float32 or"):
+        f([np.ones(3, np.int64)], [np.ones(3)], None, 0.1)
+    with pytest.raises(TypeError, match=r"sgd_step: params\[0\] must be a numpy array .* in place; got float64"):
+        f([np.float64(1.0)], [np.float64(1.0)], None, 0.1)
+    frozen = np.ones((2, 3))
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match=r"sgd_step: params\[0\] is read-only"):
+        f([frozen], [g], None, 0.1)
+    with pytest.raises(ValueError, match=r"sgd_step: momentum_buffers\[0\] is read-only"):
+        f([p], [g], [frozen], 0.1, 0.9)
+    with pytest.raises(ValueError, match=r"sgd_step: momentum_buffers\[1\] has shape \(2,\) but params\[1\] has"):
+        f([p, p.copy()], [g, g], [None, np.ones(2)], 0.1, 0.9)
+    # nothing was touched by the calls that raised
+    np.testing.assert_array_equal(p, np.ones((2, 3)))
+
+
+def test_adam_step_bad_input(kernel_impl):
+    f = kernel_impl.adam_step
+    p = np.ones(3)
+    state = lambda: np.zeros(3)   # noqa: E731
+    with pytest.raises(ValueError, match=r"adam_step: 1 params but 2 steps"):
+        f([p], [p], [state()], [state()], [1, 1], 0.1, 0.9, 0.999, 1e-8)
+    with pytest.raises(ValueError, match=r"adam_step: steps\[0\] must be an int >= 1"):
+        f([p], [p], [state()], [state()], [0], 0.1, 0.9, 0.999, 1e-8)
+    with pytest.raises(ValueError, match=r"adam_step: steps\[0\] must be an int >= 1"):
+        f([p], [p], [state()], [state()], [1.0], 0.1, 0.9, 0.999, 1e-8)
+    with pytest.raises(TypeError, match=r"adam_step: exp_avgs\[0\] is float32 but params\[0\] is float64"):
+        f([p], [p], [state().astype(np.float32)], [state()], [1], 0.1, 0.9, 0.999, 1e-8)
+    with pytest.raises(ValueError, match=r"adam_step: exp_avg_sqs\[0\] has shape \(2,\) but params\[0\] has"):
+        f([p], [p], [state()], [np.zeros(2)], [1], 0.1, 0.9, 0.999, 1e-8)
+    with pytest.raises(TypeError, match=r"adam_step: grads\[1\] must be a numpy array.*got str"):
+        f([p, p.copy()], [p, "g"], [state(), state()], [state(), state()], [1, 1], 0.1, 0.9, 0.999, 1e-8)
+    np.testing.assert_array_equal(p, np.ones(3))

@@ -129,6 +129,91 @@ def test_updates_are_in_place_and_work_with_a_model():
     np.testing.assert_allclose(model.weight.data, expected)
 
 
+# ----- the fused kernels compute what the per-parameter numpy code did, bit for bit ---------------
+def sgd_numpy(params, grads_per_step, lr, momentum, weight_decay, dampening, nesterov):
+    """optim.SGD.step as it was written before the fused kernel (numpy, one parameter at a time)."""
+    bufs = [None] * len(params)
+    for grads in grads_per_step:
+        for i, (p, g) in enumerate(zip(params, grads)):
+            g = g + weight_decay * p if weight_decay != 0 else g
+            if momentum != 0:
+                if bufs[i] is None:
+                    bufs[i] = np.array(g, dtype=p.dtype, copy=True)
+                else:
+                    bufs[i] *= momentum
+                    bufs[i] += (1 - dampening) * g
+                g = g + momentum * bufs[i] if nesterov else bufs[i]
+            p -= lr * g
+    return params
+
+
+def adam_numpy(params, grads_per_step, lr, beta1, beta2, eps, weight_decay):
+    """optim.Adam.step as it was written before the fused kernel."""
+    ms, vs = [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
+    for t, grads in enumerate(grads_per_step, start=1):
+        for p, g, m, v in zip(params, grads, ms, vs):
+            g = g + weight_decay * p if weight_decay != 0 else g
+            m *= beta1
+            m += (1 - beta1) * g
+            v *= beta2
+            v += (1 - beta2) * (g * g)
+            step_size = lr / (1 - beta1 ** t)
+            denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
+            p -= step_size * (m / denom)
+    return params
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kwargs", [dict(lr=0.1), dict(lr=0.05, weight_decay=0.2),
+                                    dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01),
+                                    dict(lr=0.3, momentum=0.7, nesterov=True)])
+def test_sgd_equals_the_per_parameter_numpy_code_bit_for_bit(dtype, kwargs):
+    rng = np.random.default_rng(5)
+    params = make_params(rng, dtype)
+    start = [p.data.copy() for p in params]
+    grads = grads_for(rng, 4, dtype)
+    got = run(optim.SGD(params, **kwargs), params, grads)
+    hyper = dict(lr=0.0, momentum=0.0, weight_decay=0.0, dampening=0.0, nesterov=False) | kwargs
+    want = sgd_numpy(start, grads, **hyper)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w, strict=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+def test_adam_equals_the_per_parameter_numpy_code_bit_for_bit(dtype, weight_decay):
+    rng = np.random.default_rng(6)
+    params = make_params(rng, dtype)
+    start = [p.data.copy() for p in params]
+    grads = grads_for(rng, 5, dtype)
+    opt = optim.Adam(params, lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=weight_decay)
+    got = run(opt, params, grads)
+    want = adam_numpy(start, grads, 0.01, 0.8, 0.99, 1e-6, weight_decay)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w, strict=True)
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), optim.Adam])
+def test_odd_parameters_and_gradients(make):
+    """Non-contiguous parameter data is updated in place; a gradient of another dtype or of a
+    broadcastable shape is brought to the parameter's."""
+    base = np.arange(12.0).reshape(3, 4)
+    strided = nn.Parameter(np.zeros((6, 8))[::2, ::2])
+    strided.data[...] = base
+    fortran = nn.Parameter(np.asfortranarray(base))
+    small = nn.Parameter(np.ones(3, np.float32))
+    params = [strided, fortran, small]
+    arrays = [p.data for p in params]
+    opt = make(params)
+    strided.grad = np.ones((3, 4))
+    fortran.grad = np.ones((3, 4)).T.copy().T   # F-ordered gradient
+    small.grad = np.ones(1, np.float64)         # float64 and broadcast: cast and broadcast
+    opt.step()
+    assert all(p.data is a for p, a in zip(params, arrays))
+    np.testing.assert_allclose(strided.data, fortran.data)
+    assert np.all(strided.data < base) and small.data.dtype == np.float32 and np.all(small.data < 1)
+
+
 # ----- arguments --------------------------------------------------------------------------------
 def test_bad_arguments_are_value_errors():
     p = [nn.Parameter(np.zeros(2))]

@@ -13,52 +13,39 @@ the environment variable TINYGRAD_VG_BACKEND:
 
 Elementwise kernels take float32/float64 arrays of any shape and memory order and
 return a new array of the same shape and dtype; two-input kernels need equal shapes
-and dtypes (no broadcasting). Anything else raises TypeError or ValueError.
+and dtypes (no broadcasting). The optimizer steps (sgd_step, adam_step) update lists
+of parameters and their state in place. Anything else raises TypeError or ValueError,
+with the same message on both sides: the checks are in one place, _kernel_args.
 """
 from __future__ import annotations
 
+import math
 import os
 from types import SimpleNamespace
 from typing import Optional
 
 import numpy as np
 
+from . import _kernel_args as _args
+
 __all__ = [
     "BACKEND", "BACKENDS", "KERNELS", "compiled", "reference", "numpy_kernels", "report",
     "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
     "relu_forward", "relu_backward", "matmul", "linear_act_forward", "linear_act_backward",
+    "sgd_step", "adam_step",
 ]
 
 BACKENDS = ("compiled", "numpy")
 KERNELS = (
     "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
     "relu_forward", "relu_backward", "matmul", "linear_act_forward", "linear_act_backward",
+    "sgd_step", "adam_step",
 )
-_ACCEPTED = "float32 or float64 numpy arrays"
 
 
-# ---------------------------------------------------------------- checks shared by the twins
-
-def _as_float_array(x, kernel: str, arg: str) -> np.ndarray:
-    if isinstance(x, np.generic):
-        x = np.asarray(x)
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{kernel}: {arg} must be a numpy array ({_ACCEPTED}); got {type(x).__name__}")
-    if x.dtype != np.float32 and x.dtype != np.float64:
-        raise TypeError(f"{kernel}: {arg} has dtype {x.dtype}; accepted: {_ACCEPTED}")
-    return x
-
-
-def _pair(a, b, kernel: str, name_a: str, name_b: str):
-    a = _as_float_array(a, kernel, name_a)
-    b = _as_float_array(b, kernel, name_b)
-    if a.dtype != b.dtype:
-        raise TypeError(f"{kernel}: {name_a} is {a.dtype} but {name_b} is {b.dtype}; "
-                        f"both must have the same dtype (float32 or float64)")
-    if a.shape != b.shape:
-        raise ValueError(f"{kernel}: {name_a} has shape {a.shape} but {name_b} has shape "
-                         f"{b.shape}; both must have the same shape (no broadcasting)")
-    return a, b
+# The argument checks live in _kernel_args, shared with the compiled kernels' slow path.
+_as_float_array = _args.as_float_array
+_pair = _args.pair
 
 
 # ---------------------------------------------------------------- numpy twins
@@ -117,30 +104,11 @@ class numpy_kernels:
     def matmul(a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False,
                out: Optional[np.ndarray] = None) -> np.ndarray:
         """out = op(a) @ op(b), op(m) = m.T if trans_m else m; 2-D float32/float64"""
-        a = _as_float_array(a, "matmul", "a")
-        b = _as_float_array(b, "matmul", "b")
-        if a.dtype != b.dtype:
-            raise TypeError(f"matmul: a is {a.dtype} but b is {b.dtype}; "
-                            f"both must have the same dtype (float32 or float64)")
-        if a.ndim != 2 or b.ndim != 2:
-            raise ValueError(f"matmul: a and b must be 2-D; got shapes {a.shape} and {b.shape}")
-        op_a = a.T if trans_a else a
-        op_b = b.T if trans_b else b
-        (m, k), (k_b, n) = op_a.shape, op_b.shape
-        if k != k_b:
-            raise ValueError(f"matmul: op(a) is {m}x{k} but op(b) is {k_b}x{n} "
-                             f"(a {a.shape}, trans_a={bool(trans_a)}; b {b.shape}, "
-                             f"trans_b={bool(trans_b)}); inner dimensions must agree")
+        a, b, out, m, _, n = _args.matmul_args(a, b, trans_a, trans_b, out)
         if out is None:
             out = np.empty((m, n), dtype=a.dtype)
-        else:
-            if not isinstance(out, np.ndarray) or out.dtype != a.dtype:
-                raise TypeError(f"matmul: out must be a {a.dtype} numpy array; "
-                                f"got {getattr(out, 'dtype', type(out).__name__)}")
-            if out.shape != (m, n):
-                raise ValueError(f"matmul: out has shape {out.shape}; expected {(m, n)}")
-            if not (out.flags.c_contiguous or out.flags.f_contiguous) or not out.flags.writeable:
-                raise ValueError("matmul: out must be a writeable C- or F-contiguous array")
+        op_a = a.T if trans_a else a
+        op_b = b.T if trans_b else b
         return np.matmul(op_a, op_b, out=out)
 
     @staticmethod
@@ -148,7 +116,7 @@ class numpy_kernels:
                            activation: Optional[str] = None) -> np.ndarray:
         """y = f(x @ weight^T + bias); x (N, D_in), weight (D_out, D_in), bias (D_out,) or None;
         f: None/"identity", "tanh", "sigmoid", "relu". A new C-ordered (N, D_out) array."""
-        x, weight, bias = _linear_checks(x, weight, bias, activation)
+        x, weight, bias = _args.linear_args(x, weight, bias, activation)
         y = np.matmul(x, weight.T, out=np.empty((x.shape[0], weight.shape[0]), dtype=x.dtype))
         if bias is not None:
             y += bias
@@ -166,15 +134,7 @@ class numpy_kernels:
                             need_b: bool = True) -> tuple:
         """grad_z = grad_out * f'(z), f' from the output y; grad_x = grad_z @ weight,
         grad_w = grad_z^T @ x, grad_b = grad_z summed over rows; None where not needed."""
-        x, weight, _ = _linear_checks(x, weight, None, activation)
-        shape = (x.shape[0], weight.shape[0])
-        for name, m in (("grad_out", grad_out), ("y", y)):
-            m = _as_float_array(m, "linear_act", name)
-            if m.dtype != x.dtype:
-                raise TypeError(f"linear_act: {name} is {m.dtype} but x is {x.dtype}; all must have one dtype")
-            if m.shape != shape:
-                raise ValueError(f"linear_act_backward: grad_out {np.shape(grad_out)} and y "
-                                 f"{np.shape(y)} must have shape {shape}")
+        grad_out, x, weight, y = _args.linear_backward_args(grad_out, x, weight, y, activation)
         if activation == "tanh":
             grad_z = numpy_kernels.tanh_backward(grad_out, y)
         elif activation == "sigmoid":
@@ -187,6 +147,51 @@ class numpy_kernels:
         grad_w = (grad_z.T @ x) if need_w else None
         grad_b = grad_z.sum(axis=0) if need_b else None
         return grad_x, grad_w, grad_b
+
+    @staticmethod
+    def sgd_step(params: list, grads: list, momentum_buffers: Optional[list], lr: float,
+                 momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False) -> None:
+        """SGD (torch.optim.SGD) in place over lists of parameters and their gradients:
+        d = grad + weight_decay * p; buf = d (first step) or momentum * buf + (1 - dampening) * d;
+        d = d + momentum * buf (nesterov) or buf; p -= lr * d. A None momentum buffer is a
+        parameter's first step: the new buffer is stored in the list."""
+        params, grads, momentum_buffers = _args.sgd_args(params, grads, momentum_buffers, momentum)
+        # Python floats: numpy rounds them to the arrays' dtype, as the compiled loop does
+        lr, momentum, dampening, weight_decay = float(lr), float(momentum), float(dampening), float(weight_decay)
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if weight_decay != 0:
+                g = g + weight_decay * p
+            if momentum != 0:
+                buf = momentum_buffers[i]
+                if buf is None:
+                    buf = momentum_buffers[i] = np.array(g, dtype=p.dtype, copy=True)
+                else:
+                    buf *= momentum
+                    buf += (1 - dampening) * g
+                g = g + momentum * buf if nesterov else buf
+            p -= lr * g
+
+    @staticmethod
+    def adam_step(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list, steps: list, lr: float,
+                  beta1: float, beta2: float, eps: float, weight_decay: float = 0.0) -> None:
+        """Adam (torch.optim.Adam, L2 weight decay) in place over lists of parameters, gradients
+        and moments; steps[i] is parameter i's step count t including this step:
+        d = grad + weight_decay * p; m = beta1 m + (1 - beta1) d; v = beta2 v + (1 - beta2) d^2;
+        p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)."""
+        params, grads, exp_avgs, exp_avg_sqs, steps = _args.adam_args(params, grads, exp_avgs,
+                                                                      exp_avg_sqs, steps)
+        lr, beta1, beta2, eps, weight_decay = float(lr), float(beta1), float(beta2), float(eps), float(weight_decay)
+        for p, g, m, v, t in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
+            if weight_decay != 0:
+                g = g + weight_decay * p
+            m *= beta1
+            m += (1 - beta1) * g
+            v *= beta2
+            v += (1 - beta2) * (g * g)
+            step_size = lr / (1 - beta1 ** t)
+            denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
+            p -= step_size * (m / denom)
 
 
 reference = SimpleNamespace(**{name: getattr(numpy_kernels, name) for name in KERNELS})
@@ -226,43 +231,18 @@ relu_backward = _active.relu_backward
 matmul = _active.matmul
 linear_act_forward = _active.linear_act_forward
 linear_act_backward = _active.linear_act_backward
+sgd_step = _active.sgd_step
+adam_step = _active.adam_step
 
 
 def report() -> str:
     """One line saying which kernels run: the backend, and for the compiled one whether
-    its tanh loops are vectorized through glibc's libmvec (csrc/_simd_math.h)."""
+    its tanh loops are vectorized through glibc's libmvec (csrc/_simd_math.h) and which
+    instruction set its loops were dispatched to on this CPU (csrc/_kernel_loops.h)."""
     if BACKEND == "numpy":
         return "numpy backend: every kernel is its numpy twin"
     from . import _kernels
-    vector = ("vector math: tanh through libmvec" if getattr(_kernels, "VECTOR_MATH", False)
-              else "vector math: none (scalar libm tanh)")
+    isa = getattr(_kernels, "VECTOR_ISA", "?")
+    vector = (f"vector math: tanh through libmvec, {isa} loops" if getattr(_kernels, "VECTOR_MATH", False)
+              else f"vector math: none (scalar libm tanh), {isa} loops")
     return f"compiled backend: {', '.join(KERNELS)} compiled; {vector}"
-
-
-# ---------------------------------------------------------------- checks of the fused linear kernels
-
-LINEAR_ACTIVATIONS = (None, "identity", "tanh", "sigmoid", "relu")
-
-def _linear_checks(x, weight, bias, activation):
-    if activation not in LINEAR_ACTIVATIONS:
-        raise ValueError(f"linear_act: unknown activation {activation!r}; accepted: None, 'identity', "
-                         "'tanh', 'sigmoid', 'relu'")
-    x = _as_float_array(x, "linear_act", "x")
-    if x.ndim != 2:
-        raise ValueError(f"linear_act: x must be 2-D (N, D_in); got shape {x.shape}")
-    weight = _as_float_array(weight, "linear_act", "weight")
-    if weight.ndim != 2:
-        raise ValueError(f"linear_act: weight must be 2-D; got shape {weight.shape}")
-    if weight.dtype != x.dtype:
-        raise TypeError(f"linear_act: weight is {weight.dtype} but x is {x.dtype}; all must have one dtype")
-    if weight.shape[1] != x.shape[1]:
-        raise ValueError(f"linear_act: x has shape {x.shape} but weight has shape {weight.shape}; "
-                         f"need weight (D_out, {x.shape[1]})")
-    if bias is not None:
-        bias = _as_float_array(bias, "linear_act", "bias")
-        if bias.dtype != x.dtype:
-            raise TypeError(f"linear_act: bias is {bias.dtype} but x is {x.dtype}; all must have one dtype")
-        if bias.shape != (weight.shape[0],):
-            raise ValueError(f"linear_act: bias has shape {bias.shape}; expected ({weight.shape[0]},)")
-    return x, weight, bias
-

@@ -3,7 +3,9 @@
 Each optimizer holds a list of parameters (Tensors that require grad) and updates
 their .data in place on step(); a parameter whose .grad is None is skipped, as in
 torch. Per-parameter state (momentum buffers, Adam's moments) lives in
-`optimizer.state`, keyed by the parameter.
+`optimizer.state`, keyed by the parameter. step() is one call of a fused kernel over
+all the parameters (kernels.sgd_step / adam_step: one pass over each array, compiled
+or its numpy twin), not a few numpy expressions per parameter.
 
     SGD:  g = grad + weight_decay * p
           b = g (first step), else b = momentum * b + (1 - dampening) * g
@@ -20,6 +22,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from . import kernels
 from .tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "clip_grad_norm_"]
@@ -59,12 +62,22 @@ class Optimizer:
         self.params = _param_list(type(self).__name__, params)
         self.state: dict[Tensor, dict[str, Any]] = {}
 
-    def _gradients(self):
-        """(parameter, gradient) for each parameter that has one; weight decay added (L2)."""
-        decay = getattr(self, "weight_decay", 0.0)
+    def _with_grads(self) -> tuple[list[Tensor], list[np.ndarray], list[np.ndarray]]:
+        """(parameters, their data arrays, their gradients) for the parameters that have a
+        gradient; a gradient of another dtype or a broadcastable shape is brought to the
+        parameter's, as the update kernels need."""
+        owners, arrays, grads = [], [], []
         for p in self.params:
-            if p.grad is not None:
-                yield p, (p.grad + decay * p.data if decay != 0 else p.grad)
+            g = p.grad
+            if g is None:
+                continue
+            data = p.data
+            if type(g) is not np.ndarray or g.dtype != data.dtype or g.shape != data.shape:
+                g = np.broadcast_to(np.asarray(g, dtype=data.dtype), data.shape)
+            owners.append(p)
+            arrays.append(data)
+            grads.append(g)
+        return owners, arrays, grads
 
     def zero_grad(self) -> None:
         """Set every parameter's .grad to None (torch's default set_to_none=True)."""
@@ -95,18 +108,18 @@ class SGD(Optimizer):
         self.dampening, self.nesterov = dampening, nesterov
 
     def step(self) -> None:
-        for p, g in self._gradients():
-            if self.momentum != 0:
-                state = self.state.setdefault(p, {})
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = np.array(g, dtype=p.data.dtype, copy=True)
-                else:
-                    buf *= self.momentum
-                    buf += (1 - self.dampening) * g
-                state["momentum_buffer"] = buf
-                g = g + self.momentum * buf if self.nesterov else buf
-            p.data -= self.lr * g
+        """One kernel call (kernels.sgd_step) updates every parameter that has a gradient."""
+        owners, arrays, grads = self._with_grads()
+        if not owners:
+            return
+        buffers = None
+        if self.momentum != 0:   # None: a parameter's first step; the kernel makes its buffer
+            buffers = [self.state.get(p, {}).get("momentum_buffer") for p in owners]
+        kernels.sgd_step(arrays, grads, buffers, float(self.lr), float(self.momentum),
+                         float(self.dampening), float(self.weight_decay), bool(self.nesterov))
+        if buffers is not None:
+            for p, buf in zip(owners, buffers):
+                self.state.setdefault(p, {})["momentum_buffer"] = buf
 
     def extra_repr(self) -> str:
         return (f"lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay}, "
@@ -125,22 +138,23 @@ class Adam(Optimizer):
         self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
 
     def step(self) -> None:
-        beta1, beta2 = self.betas
-        for p, g in self._gradients():
+        """One kernel call (kernels.adam_step) updates every parameter that has a gradient."""
+        owners, arrays, grads = self._with_grads()
+        if not owners:
+            return
+        exp_avgs, exp_avg_sqs, steps = [], [], []
+        for p, data in zip(owners, arrays):
             state = self.state.get(p)
             if state is None:
-                state = self.state[p] = {"step": 0, "exp_avg": np.zeros_like(p.data),
-                                         "exp_avg_sq": np.zeros_like(p.data)}
+                state = self.state[p] = {"step": 0, "exp_avg": np.zeros_like(data),
+                                         "exp_avg_sq": np.zeros_like(data)}
             state["step"] += 1
-            t = state["step"]
-            m, v = state["exp_avg"], state["exp_avg_sq"]
-            m *= beta1
-            m += (1 - beta1) * g
-            v *= beta2
-            v += (1 - beta2) * (g * g)
-            step_size = self.lr / (1 - beta1 ** t)
-            denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps
-            p.data -= step_size * (m / denom)
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            steps.append(state["step"])
+        beta1, beta2 = self.betas
+        kernels.adam_step(arrays, grads, exp_avgs, exp_avg_sqs, steps, float(self.lr), float(beta1),
+                          float(beta2), float(self.eps), float(self.weight_decay))
 
     def extra_repr(self) -> str:
         return f"lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay}"

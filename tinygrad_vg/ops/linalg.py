@@ -85,22 +85,29 @@ class LinearAct(Function):
     vanishing-gradient nets the per-op cost, not the arithmetic, is the time."""
 
     def forward(self, x, weight, bias=None, activation=None):
-        if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-            raise ValueError(f"linear_act: input of shape {x.shape} needs last dimension {weight.shape[-1]} "
-                             f"to match weight of shape {weight.shape} (out_features, in_features)")
-        if bias is not None and bias.shape != (weight.shape[0],):
-            raise ValueError(f"linear_act: bias shape {bias.shape} must be ({weight.shape[0]},)")
-        self.x_shape, self.activation = x.shape, activation
-        self.x2 = x.reshape(-1, x.shape[-1])   # batch axes flattened: the kernels are 2-D
-        self.weight = weight
+        x_shape, w_shape = x.shape, weight.shape
+        if len(w_shape) != 2 or not x_shape or x_shape[-1] != w_shape[1]:
+            raise ValueError(f"linear_act: input of shape {x_shape} needs last dimension {w_shape[-1]} "
+                             f"to match weight of shape {w_shape} (out_features, in_features)")
+        if bias is not None and bias.shape != (w_shape[0],):
+            raise ValueError(f"linear_act: bias shape {bias.shape} must be ({w_shape[0]},)")
+        self.activation, self.weight = activation, weight
+        if len(x_shape) == 2:   # the common case, without the reshapes (a few tenths of a us each)
+            self.x2, self.x_shape = x, None
+            self.y = kernels.linear_act_forward(x, weight, bias, activation)
+            return self.y
+        self.x_shape = x_shape
+        self.x2 = x.reshape(-1, x_shape[-1])   # batch axes flattened: the kernels are 2-D
         self.y = kernels.linear_act_forward(self.x2, weight, bias, activation)
-        return self.y.reshape(x.shape[:-1] + (weight.shape[0],))
+        return self.y.reshape(x_shape[:-1] + (w_shape[0],))
 
     def backward(self, grad_out):
         needs = self.needs_grad
+        if self.x_shape is not None:
+            grad_out = grad_out.reshape(self.y.shape)
         grad_x, grad_w, grad_b = kernels.linear_act_backward(
-            grad_out.reshape(self.y.shape), self.x2, self.weight, self.y, self.activation,
+            grad_out, self.x2, self.weight, self.y, self.activation,
             need_x=needs[0], need_w=needs[1], need_b=len(needs) > 2 and needs[2])
-        if grad_x is not None:
+        if grad_x is not None and self.x_shape is not None:
             grad_x = grad_x.reshape(self.x_shape)
         return grad_x, grad_w, grad_b
