@@ -39,7 +39,18 @@ extensions = [
         # -fno-math-errno only drops errno writes from libm calls (results are the same),
         # which lets gcc vectorize loops that call them.
         extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno"],
-    )
+    ),
+    # Whole-sequence RNN/GRU/LSTM kernels (tinygrad_vg/sequence_kernels.py); same flags.
+    Extension(
+        "tinygrad_vg._recurrent",
+        ["csrc/_recurrent.pyx"],
+        depends=["csrc/_recurrent_loops.h", "csrc/_simd_math.h"],
+        include_dirs=[np.get_include(), "csrc"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
+        + ([("TG_LIBMVEC", "1")] if LIBMVEC else []),
+        libraries=["mvec", "m"] if LIBMVEC else [],
+        extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno"],
+    ),
 ]
 
 setup(

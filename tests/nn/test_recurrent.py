@@ -189,20 +189,135 @@ def test_relu_rnn_forward_matches_equations():
     assert (out.data >= 0).all() and (out.data == 0).any()
 
 
+CELL_OF = {nn.RNN: nn.RNNCell, nn.GRU: nn.GRUCell, nn.LSTM: nn.LSTMCell}
+
+
+def unroll_cells(model, x, states):
+    """model's computation cell by cell, one tape node (or a few) per step, as the lab's probes
+    do it: returns (output, final states, per layer the list of h_t tensors, and the cells)."""
+    cls, kwargs = type(model), ({"nonlinearity": model.nonlinearity} if isinstance(model, nn.RNN) else {})
+    inputs, finals, hs, cells = [x[t] for t in range(x.shape[0])], [], [], []
+    for layer in range(model.num_layers):
+        width = model.input_size if layer == 0 else model.hidden_size
+        cell = CELL_OF[cls](width, model.hidden_size, bias=model.bias, dtype=np.float64, **kwargs)
+        cell.load_state_dict({k[:-len(f"_l{layer}")]: v for k, v in model.state_dict().items()
+                              if k.endswith(f"_l{layer}")})
+        state = (states[0][layer], states[1][layer]) if cls is nn.LSTM else states[0][layer]
+        outputs = []
+        for x_t in inputs:
+            state = cell(x_t, state)
+            h = state[0] if cls is nn.LSTM else state
+            h.retain_grad()
+            outputs.append(h)
+        inputs = outputs
+        finals.append(state)
+        hs.append(outputs)
+        cells.append(cell)
+    if cls is nn.LSTM:
+        final = (tg.stack([f[0] for f in finals]), tg.stack([f[1] for f in finals]))
+    else:
+        final = (tg.stack(finals),)
+    return tg.stack(inputs), final, hs, cells
+
+
 @pytest.mark.parametrize("cls", SEQUENCES)
-def test_sequence_module_equals_its_cell_unrolled(cls):
-    """The same step math: a one-layer sequence module is its cell applied T times."""
-    cell_cls = {nn.RNN: nn.RNNCell, nn.GRU: nn.GRUCell, nn.LSTM: nn.LSTMCell}[cls]
-    model = cls(3, 4, dtype=np.float64, rng=1)
-    cell = cell_cls(3, 4, dtype=np.float64, rng=2)
-    cell.load_state_dict({k[:-3]: v for k, v in model.state_dict().items()})
-    x = np.random.default_rng(0).normal(size=(5, 2, 3))
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("segments", [None, 3])
+def test_sequence_module_equals_its_cells_unrolled(cls, layers, bias, segments):
+    """Forward, every gradient and dL/dh_t of every step (register_step_hook) equal the cell-by-cell
+    unroll with h_t.retain_grad(), to rounding. The loss uses the output, h_n and c_n."""
+    T, N, D, H = 7, 3, 4, 5
+    rng = np.random.default_rng(layers + 2 * bias)
+    kwargs = {"nonlinearity": "relu"} if cls is nn.RNN and bias else {}   # relu: one of the RNN cases
+    model = cls(D, H, num_layers=layers, bias=bias, dtype=np.float64, rng=3, checkpoint_segments=segments,
+                **kwargs)
+    x_np = rng.normal(size=(T, N, D))
+    states_np = [rng.normal(size=(layers, N, H)) for _ in range(2 if cls is nn.LSTM else 1)]
+    upstream = [rng.normal(size=(T, N, H))] + [rng.normal(size=(layers, N, H)) for _ in states_np]
+    step_grads = {}
+    handle = model.register_step_hook(lambda layer, g: step_grads.__setitem__(layer, g.copy()))
+
+    def run(unrolled):
+        x = tg.Tensor(x_np, requires_grad=True)
+        states = [tg.Tensor(s, requires_grad=True) for s in states_np]
+        if unrolled:
+            out, final, hs, cells = unroll_cells(model, x, states)
+        else:
+            out, final = model(x, tuple(states) if cls is nn.LSTM else states[0])
+            final, hs, cells = (final if cls is nn.LSTM else (final,)), None, [model]
+        loss = sum(((t * g).sum() for t, g in zip([out, *final], upstream)), tg.Tensor(0.0))
+        loss.backward()
+        params = [p.grad for cell in cells for p in cell.parameters()]
+        return [out.data, *(f.data for f in final)], [x.grad, *(s.grad for s in states), *params], hs
+
+    want_values, want_grads, hs = run(unrolled=True)
+    got_values, got_grads, _ = run(unrolled=False)
+    for got, want in zip(got_values + got_grads, want_values + want_grads):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+    assert sorted(step_grads) == list(range(layers))
+    for layer in range(layers):
+        want = np.stack([h.grad for h in hs[layer]])
+        np.testing.assert_allclose(step_grads[layer], want, rtol=1e-12, atol=1e-13)
+    handle.remove()
+    step_grads.clear()
+    model(x_np)[0].sum().backward()
+    assert step_grads == {}
+
+
+def stored_bytes(loss, model):
+    """Bytes of the distinct arrays (views counted as their base) the tape keeps, parameters
+    excluded: what benchmarks/memory.py reports as stored."""
+    stored = {}
+    for node in tg.tape(loss):
+        arrays = list(node.saved_arrays().values()) + [t.data for t in node.inputs if hasattr(t, "data")]
+        for a in arrays:
+            a = a if a.base is None else a.base
+            stored[id(a)] = a.nbytes
+    params = {id(p.data) for p in model.parameters()}
+    return sum(n for key, n in stored.items() if key not in params)
+
+
+def test_lstm_stores_at_most_1_3x_the_bptt_minimum():
+    """The minimum: 4 gates, c, h and tanh(c), 7 H floats per sample and step."""
+    T, N, D, H = 300, 4, 8, 16
+    model = nn.LSTM(D, H, rng=0)
+    x = tg.Tensor(np.random.default_rng(0).normal(size=(T, N, D)).astype(np.float32))
     out, _ = model(x)
-    state = None
-    for t in range(5):
-        state = cell(x[t], state)
-        h = state[0] if cls is nn.LSTM else state
-        np.testing.assert_array_equal(h.data, out.data[t])
+    loss = out[-1].sum()
+    minimum = 7 * H * N * T * 4
+    assert minimum <= stored_bytes(loss, model) <= 1.3 * minimum
+
+
+def test_no_grad_forward_records_nothing_and_matches():
+    model = nn.LSTM(3, 4, num_layers=2, dtype=np.float64, rng=0)
+    x = np.random.default_rng(0).normal(size=(6, 2, 3))
+    out, (h_n, c_n) = model(x)
+    with tg.no_grad():
+        out2, (h_n2, c_n2) = model(x)
+    assert out2.node is None and not out2.requires_grad
+    for a, b in ((out, out2), (h_n, h_n2), (c_n, c_n2)):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_step_hook_errors_and_read_only():
+    model = nn.GRU(2, 3, dtype=np.float64, rng=0)
+    with pytest.raises(TypeError, match="register_step_hook: hook must be callable, got int"):
+        model.register_step_hook(3)
+
+    def write(layer, grad_h):
+        grad_h[0] = 1.0
+    model.register_step_hook(write)
+    with pytest.raises(ValueError, match="read-only"):
+        model(np.ones((2, 1, 2)))[0].sum().backward()
+
+
+def test_one_node_per_layer_and_mixed_dtypes_refused():
+    model = nn.LSTM(3, 4, num_layers=2, dtype=np.float64, rng=0)
+    out, _ = model(tg.Tensor(np.ones((50, 2, 3)), requires_grad=True))
+    assert [n.name for n in tg.tape(out)].count("LSTMSequence") == 2
+    with pytest.raises(TypeError, match=r"LSTM: input is float32 but the parameters are float64"):
+        model(np.ones((5, 2, 3), np.float32))
 
 
 @pytest.mark.parametrize("cls", CELLS + SEQUENCES)

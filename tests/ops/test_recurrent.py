@@ -2,7 +2,7 @@
 backward equals central differences for every input."""
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_vg as tg
@@ -57,3 +57,134 @@ def test_lstm_step_forward_and_gradients(n, d, hidden, bias, seed):
 def test_lstm_step_shape_errors_name_the_shapes():
     with pytest.raises(ValueError, match=r"lstm step: x \(2, 3\), h \(2, 2\), c \(2, 2\)"):
         ops.LSTMStep.apply(np.ones((2, 3)), np.ones((2, 2)), np.ones((2, 2)), np.ones((8, 4)), np.ones((8, 2)))
+
+
+# ----- whole-sequence ops: gradcheck in float64, random upstream (gradcheck draws it) ----------
+SEQUENCE_OPS = {"rnn_tanh": (ops.RNNSequence, 1), "rnn_relu": (ops.RNNSequence, 1),
+                "gru": (ops.GRUSequence, 3), "lstm": (ops.LSTMSequence, 4)}
+
+
+def sequence_inputs(kind, T, N, D, H, bias, seed):
+    rng = np.random.default_rng(seed)
+    G = SEQUENCE_OPS[kind][1]
+    inputs = [rng.normal(size=(T, N, D)), rng.normal(size=(N, H)) * 0.5]
+    if kind == "lstm":
+        inputs.append(rng.normal(size=(N, H)) * 0.5)
+    inputs += [rng.normal(size=(G * H, D)) * 0.6, rng.normal(size=(G * H, H)) * 0.6]
+    if bias:
+        inputs += [rng.normal(size=G * H) * 0.3, rng.normal(size=G * H) * 0.3]
+    return inputs
+
+
+def sequence_op(kind, **params):
+    op = SEQUENCE_OPS[kind][0]
+    if kind.startswith("rnn"):
+        params["nonlinearity"] = kind[4:]
+    return lambda *t: op.apply(*t, **params)
+
+
+def relu_margin(inputs, bias):
+    """The smallest |pre-activation| of a relu RNN run (gradcheck needs it away from 0)."""
+    x, h, w_ih, w_hh = inputs[:4]
+    b = inputs[4] + inputs[5] if bias else 0.0
+    smallest = np.inf
+    for x_t in x:
+        pre = x_t @ w_ih.T + h @ w_hh.T + b
+        smallest = min(smallest, np.abs(pre).min())
+        h = np.maximum(pre, 0)
+    return smallest
+
+
+@pytest.mark.parametrize("kind", list(SEQUENCE_OPS))
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("segments", [None, (0, 2)])
+def test_sequence_op_gradcheck(kind, bias, segments):
+    inputs = sequence_inputs(kind, 4, 2, 3, 2, bias, seed=5 + bias)
+    if kind == "rnn_relu":
+        assert relu_margin(inputs, bias) > 1e-3
+    assert tg.gradcheck(sequence_op(kind, segments=segments), inputs)
+
+
+@given(kind=st.sampled_from(["gru", "lstm", "rnn_tanh"]), t=st.integers(1, 4), n=st.integers(1, 2),
+       d=st.integers(1, 2), h=st.integers(1, 3), seed=st.integers(0, 999))
+@settings(max_examples=15, deadline=None)
+def test_sequence_op_gradcheck_over_sizes(kind, t, n, d, h, seed):
+    inputs = sequence_inputs(kind, t, n, d, h, True, seed)
+    assert tg.gradcheck(sequence_op(kind), inputs)
+
+
+@pytest.mark.parametrize("kind", list(SEQUENCE_OPS))
+def test_sequence_op_equals_the_step_ops_unrolled(kind):
+    """Values and gradients of the one-node op equal the unroll of the per-step ops."""
+    inputs = sequence_inputs(kind, 5, 2, 3, 4, True, seed=1)
+    g = np.random.default_rng(2).normal(size=(6 if kind == "lstm" else 5, 2, 4))
+    results = []
+    for fused in (True, False):
+        ts = [tg.Tensor(a, requires_grad=True) for a in inputs]
+        if fused:
+            y = sequence_op(kind)(*ts)
+        else:
+            x, h, rest = ts[0], ts[1], ts[2:]
+            c = None
+            if kind == "lstm":
+                c, rest = rest[0], rest[1:]
+            w_ih, w_hh, b_ih, b_hh = rest
+            outs = []
+            for t in range(5):
+                if kind == "lstm":
+                    both = ops.LSTMStep.apply(x[t], h, c, w_ih, w_hh, b_ih, b_hh)
+                    h, c = both[0], both[1]
+                elif kind == "gru":
+                    h = ops.GRUStep.apply(x[t] @ w_ih.transpose() + b_ih, h, w_hh, b_hh)
+                else:
+                    pre = x[t] @ w_ih.transpose() + b_ih + h @ w_hh.transpose() + b_hh
+                    h = pre.tanh() if kind == "rnn_tanh" else pre.relu()
+                outs.append(h)
+            y = tg.stack(outs + ([c] if kind == "lstm" else []))
+        (y * g).sum().backward()
+        results.append([y.data] + [t.grad for t in ts])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+
+
+def test_sequence_op_keeps_what_backward_needs_and_no_more():
+    """Plain: the output (itself), the gates, c, tanh(c); checkpointed: the state entering each
+    segment only. Either way backward works from the node's own saved arrays."""
+    inputs = [tg.Tensor(a, requires_grad=True) for a in sequence_inputs("lstm", 30, 2, 3, 4, True, seed=3)]
+    plain = ops.LSTMSequence.apply(*inputs)
+    saved = plain.node.saved_arrays()
+    assert {k: v.shape for k, v in saved.items() if v.ndim == 3} == {
+        "out": (31, 2, 4), "gates": (30, 2, 16), "c": (30, 2, 4), "tanh_c": (30, 2, 4), "x": (30, 2, 3)}
+    assert saved["out"] is plain.data
+    ck = ops.LSTMSequence.apply(*inputs, segments=(0, 10, 20))
+    assert {k: v.shape for k, v in ck.node.saved_arrays().items() if v.ndim == 3} == {
+        "h_in": (3, 2, 4), "c_in": (3, 2, 4), "x": (30, 2, 3)}
+    np.testing.assert_array_equal(ck.data, plain.data)
+    g = np.random.default_rng(0).normal(size=plain.shape)
+    plain.backward(g)
+    first = [t.grad.copy() for t in inputs]
+    for t in inputs:
+        t.grad = None
+    ck.backward(g)
+    for got, want in zip([t.grad for t in inputs], first):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_sequence_op_backward_twice_with_retain_graph():
+    inputs = [tg.Tensor(a, requires_grad=True) for a in sequence_inputs("gru", 6, 2, 3, 4, True, seed=4)]
+    y = ops.GRUSequence.apply(*inputs)
+    g = np.ones(y.shape)
+    y.backward(g, retain_graph=True)
+    once = inputs[3].grad.copy()
+    y.backward(g)
+    np.testing.assert_allclose(inputs[3].grad, 2 * once, rtol=1e-14)
+
+
+def test_sequence_op_errors_name_the_argument():
+    x, h0, w_ih, w_hh = sequence_inputs("gru", 3, 2, 3, 2, False, 0)
+    with pytest.raises(ValueError, match=r"gru_sequence_forward: w_ih must have shape \(3H, D\) = \(6, 3\); got \(6, 2\)"):
+        ops.GRUSequence.apply(x, h0, w_ih[:, :2], w_hh)
+    with pytest.raises(ValueError, match=r"give both biases \(b_ih and b_hh\) or neither"):
+        ops.RNNSequence.apply(x, h0, np.ones((2, 3)), np.ones((2, 2)), np.ones(2))
+    with pytest.raises(TypeError, match=r"h0 is float32 but x is float64"):
+        ops.GRUSequence.apply(x, h0.astype(np.float32), w_ih, w_hh)

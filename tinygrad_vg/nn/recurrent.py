@@ -18,30 +18,38 @@ U(-1/sqrt(H), 1/sqrt(H)) as torch does. The sequence modules name them weight_ih
 weight_hh_l0, bias_ih_l0, bias_hh_l0, weight_ih_l1, ... and take input (T, N, D).
 
 Design:
-- The step math is written once, in rnn_step / gru_step / lstm_step; they take the
-  input projection W_ih x_t + b_ih already computed, and cells and sequence modules
-  both call them.
-- The sequence modules project the input one step at a time (F.linear on x[t]) rather
-  than once for all steps followed by a slice per step. On this engine a slice's
-  backward materializes a zero gradient of the whole (T, N, G*H) projection, so T
-  slices make backward O(T^2): measured for an LSTM (N=16, D=8, H=32), backward took
-  0.47 s vs 0.06 s at T=300 and 4.8 s vs 0.23 s at T=1000, with forward no faster.
-  Stepwise projection keeps the unroll linear in T. Layer l > 0 reads the list of
-  layer l-1's per-step outputs directly, so nothing is stacked and re-sliced.
-- Gates are sliced from the summed pre-activation (gates[:, a:b]), not from the
-  weights: slicing a weight would add a node per step on a (H, D) Parameter.
+- The step math is written once per cell kind, in rnn_step / gru_step / lstm_step (the
+  cells), and in the whole-sequence ops that the sequence modules use
+  (ops.RNNSequence, ops.GRUSequence, ops.LSTMSequence: one tape node per layer, the loop
+  over time in tinygrad_vg.sequence_kernels, compiled or numpy). Both follow torch's
+  equations; the tests hold the modules to the cell-by-cell unroll.
+- A sequence op projects the input of many steps with one GEMM (x W_ih^T for a block of
+  steps) and, in backward, forms grad_W_ih, grad_W_hh and grad_x with GEMMs over blocks
+  of steps. Per step, only h_{t-1} W_hh^T forward and grad_a_t W_hh backward remain, plus
+  one fused pass over the gates. (Done per step on the tape, the projection had to be one
+  F.linear per step: slicing a (T, N, G*H) projection tensor makes each slice's backward
+  write a zero gradient of the whole projection, O(T^2).)
+- checkpoint_segments is handled by the same ops: they keep only the state entering each
+  segment and recompute a segment's gates during backward, in C. Segments and plain runs
+  make the same BLAS calls on the same operands, so gradients are bit for bit those of
+  the plain run. An RNN's activations are its output, which it keeps only when not
+  checkpointed.
+- Layer l's output (T, N, H) is layer l+1's input as it is. The LSTM op returns
+  [h_0 .. h_{T-1}, c_{T-1}] as one (T+1, N, H) array: the output is a view of its first
+  T rows, h_n and c_n copies of the last two (via F.stack over layers).
+- dL/dh_t of every step of every layer, after backward: register_step_hook (the op's
+  backward computes them anyway). The lab's per-step probes unroll the cells instead.
 """
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from .. import functional as F
 from .. import ops
-from ..autograd import is_grad_enabled
-from ..checkpoint import checkpoint
+from ..autograd import RemovableHandle, is_grad_enabled
 from ..tensor import Tensor
 from . import init
 from .deep import segment_count, split_evenly
@@ -214,6 +222,7 @@ class _SequenceBase(Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  dtype: Any = np.float32, rng: Any = None, checkpoint_segments: int | bool | None = None) -> None:
         super().__init__()
+        object.__setattr__(self, "_step_hooks", [])   # see register_step_hook
         owner = type(self).__name__
         segment_count(checkpoint_segments, 1)   # validates the option now rather than at forward
         # None: store every step; True: sqrt(T) segments; k: k segments recomputed during backward
@@ -237,8 +246,29 @@ class _SequenceBase(Module):
         get = lambda name: getattr(self, f"{name}_l{layer}", None)  # noqa: E731
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
-    def _step(self, x_t: Tensor, state: tuple, weight_ih: Tensor, weight_hh: Tensor,
-              bias_ih: Tensor | None, bias_hh: Tensor | None) -> tuple:
+    def register_step_hook(self, hook: Callable[[int, np.ndarray], Any]) -> RemovableHandle:
+        """Call hook(layer, grad_h) during backward, once per layer, with grad_h (T, N, H) = dL/dh_t
+        for every step t: the total gradient reaching that layer's h_t (from the output at t, from
+        step t+1, from layer l+1 and from h_n). Read-only. Applies to forwards run after this call."""
+        if not callable(hook):
+            raise TypeError(f"{type(self).__name__}.register_step_hook: hook must be callable, "
+                            f"got {type(hook).__name__}")
+        self._step_hooks.append(hook)
+        return RemovableHandle(self._step_hooks, hook)
+
+    def _step_hook(self, layer: int) -> Callable[[np.ndarray], None] | None:
+        """What layer's op calls with its dL/dh_t (None: no hooks, the op does not collect them)."""
+        if not self._step_hooks:
+            return None
+        hooks = list(self._step_hooks)
+
+        def call(grad_h: np.ndarray) -> None:
+            for hook in hooks:
+                hook(layer, grad_h)
+        return call
+
+    def _layer(self, x: Tensor, state: tuple, params: tuple, **options: Any) -> tuple[Tensor, tuple]:
+        """One layer over all steps: (output (T, N, H), final state parts (N, H) each)."""
         raise NotImplementedError
 
     def _sequence(self, x: Any) -> Tensor:
@@ -256,55 +286,30 @@ class _SequenceBase(Module):
         return _check_shape(type(self).__name__, f"initial state {what}", s, shape,
                             "(num_layers, batch, hidden_size)")
 
+    def _segments(self, steps: int) -> tuple | None:
+        """The first step of each checkpoint segment; None to keep every step's activations.
+        Without grad nothing is kept for a backward: one segment, which keeps only h0 (and c0)."""
+        if not is_grad_enabled():
+            return (0,)
+        if not self.checkpoint_segments:
+            return None
+        parts = split_evenly(list(range(steps)), segment_count(self.checkpoint_segments, steps))
+        return tuple(part[0] for part in parts)
+
     def _unroll(self, x: Tensor, initial: tuple) -> tuple[Tensor, tuple]:
         """Run every layer over every step; returns output (T, N, H) and each state part (L, N, H)."""
-        if self.checkpoint_segments and is_grad_enabled():
-            return self._unroll_checkpointed(x, initial)
-        inputs = [x[t] for t in range(x.shape[0])]
+        if x.dtype != self.weight_hh_l0.dtype:
+            raise TypeError(f"{type(self).__name__}: input is {x.dtype} but the parameters are "
+                            f"{self.weight_hh_l0.dtype}; convert one of them (e.g. x.astype(np.float32))")
+        segments = self._segments(x.shape[0])
         finals = []
         for layer in range(self.num_layers):
             weight_ih, weight_hh, bias_ih, bias_hh = self.layer_parameters(layer)
-            state = tuple(s[layer] for s in initial)
-            outputs = []
-            for x_t in inputs:
-                state = self._step(x_t, state, weight_ih, weight_hh, bias_ih, bias_hh)
-                outputs.append(state[0])
-            inputs = outputs
-            finals.append(state)
+            params = (weight_ih, weight_hh) + (() if bias_ih is None else (bias_ih, bias_hh))
+            x, final = self._layer(x, tuple(s[layer] for s in initial), params, segments=segments,
+                                   step_hook=self._step_hook(layer))
+            finals.append(final)
         final = tuple(F.stack([f[k] for f in finals]) for k in range(len(initial)))
-        return F.stack(inputs), final
-
-    def _unroll_checkpointed(self, x: Tensor, initial: tuple) -> tuple[Tensor, tuple]:
-        """As _unroll, but each of checkpoint_segments runs of time steps is one checkpoint:
-        its gates and intermediates are recomputed during backward instead of stored."""
-        steps = x.shape[0]
-        parts = len(initial)
-        segments = split_evenly(list(range(steps)), segment_count(self.checkpoint_segments, steps))
-        finals = []
-        for layer in range(self.num_layers):
-            weight_ih, weight_hh, bias_ih, bias_hh = self.layer_parameters(layer)
-            params = [p for p in (weight_ih, weight_hh, bias_ih, bias_hh) if p is not None]
-            state = tuple(s[layer] for s in initial)
-            pieces = []
-
-            # defaults bind this layer's weights: run is called again during backward
-            def run(x_seg: Tensor, *state: Tensor, weight_ih=weight_ih, weight_hh=weight_hh,
-                    bias_ih=bias_ih, bias_hh=bias_hh) -> Tensor:
-                # one tensor out: the segment's outputs, then the state parts other than h
-                outputs = []
-                for t in range(x_seg.shape[0]):
-                    state = self._step(x_seg[t], state, weight_ih, weight_hh, bias_ih, bias_hh)
-                    outputs.append(state[0])
-                return F.stack(outputs + list(state[1:]))
-
-            for seg in segments:
-                n = len(seg)
-                out = checkpoint(run, x[seg[0]:seg[-1] + 1], *state, params=params)
-                pieces.append(out[:n] if parts > 1 else out)
-                state = (out[n - 1],) + tuple(out[n + k] for k in range(parts - 1))
-            x = F.concatenate(pieces) if len(pieces) > 1 else pieces[0]
-            finals.append(state)
-        final = tuple(F.stack([f[k] for f in finals]) for k in range(parts))
         return x, final
 
     def extra_repr(self) -> str:
@@ -327,8 +332,9 @@ class RNN(_SequenceBase):
         super().__init__(input_size, hidden_size, num_layers, bias, dtype, rng, checkpoint_segments)
         self.nonlinearity = nonlinearity
 
-    def _step(self, x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
-        return (rnn_step(F.linear(x_t, weight_ih, bias_ih), state[0], weight_hh, bias_hh, self.nonlinearity),)
+    def _layer(self, x, state, params, **options):
+        out = ops.RNNSequence.apply(x, state[0], *params, nonlinearity=self.nonlinearity, **options)
+        return out, (out[-1],)
 
     def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
         x = self._sequence(x)
@@ -344,8 +350,9 @@ class GRU(_SequenceBase):
 
     gates = 3
 
-    def _step(self, x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
-        return (gru_step(F.linear(x_t, weight_ih, bias_ih), state[0], weight_hh, bias_hh),)
+    def _layer(self, x, state, params, **options):
+        out = ops.GRUSequence.apply(x, state[0], *params, **options)
+        return out, (out[-1],)
 
     def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
         x = self._sequence(x)
@@ -359,8 +366,10 @@ class LSTM(_SequenceBase):
 
     gates = 4
 
-    def _step(self, x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
-        return lstm_step(x_t, state[0], state[1], weight_ih, weight_hh, bias_ih, bias_hh)
+    def _layer(self, x, state, params, **options):
+        out = ops.LSTMSequence.apply(x, state[0], state[1], *params, **options)   # [h_0 .. h_{T-1}, c_{T-1}]
+        steps = x.shape[0]
+        return out[:steps], (out[steps - 1], out[steps])
 
     def forward(self, x: Any, state: tuple | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         x = self._sequence(x)

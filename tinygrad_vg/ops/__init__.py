@@ -7,13 +7,13 @@ from .activation import Elu, Gelu, LeakyRelu, Relu, Sigmoid, Softplus, Tanh
 from .elementwise import Abs, Add, Cast, Clip, Div, Exp, Log, Mul, Neg, Pow, Sqrt, Sub
 from .linalg import Linear, LinearAct, MatMul
 from .loss import CrossEntropy, LogSoftmax, MSELoss, Softmax
-from .recurrent import GRUStep, LSTMStep
+from .recurrent import GRUSequence, GRUStep, LSTMSequence, LSTMStep, RNNSequence
 from .reduce import LogSumExp, Max, Mean, Min, Sum, Var
 from .shape import Concatenate, GetItem, Reshape, Stack, Transpose, Where
 
 __all__ = [
     "Abs", "Add", "Cast", "Clip", "Concatenate", "CrossEntropy", "Div", "Elu", "Exp", "Gelu",
-    "GetItem", "GRUStep", "LeakyRelu", "Linear", "LinearAct", "LSTMStep", "Log", "LogSoftmax", "LogSumExp", "MSELoss", "MatMul", "Max", "Mean",
-    "Min", "Mul", "Neg", "Pow", "Relu", "Reshape", "Sigmoid", "Softmax", "Softplus", "Sqrt",
+    "GetItem", "GRUSequence", "GRUStep", "LeakyRelu", "Linear", "LinearAct", "LSTMSequence", "LSTMStep", "Log", "LogSoftmax", "LogSumExp", "MSELoss", "MatMul", "Max", "Mean",
+    "Min", "Mul", "Neg", "Pow", "Relu", "Reshape", "RNNSequence", "Sigmoid", "Softmax", "Softplus", "Sqrt",
     "Stack", "Sub", "Sum", "Tanh", "Transpose", "Var", "Where",
 ]

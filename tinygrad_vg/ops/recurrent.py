@@ -1,14 +1,18 @@
-"""Fused recurrent cell steps: one node per time step instead of a dozen.
+"""Recurrent ops: fused cell steps (one node per time step instead of a dozen), and whole
+sequences (one node per layer, the loop over time in tinygrad_vg.sequence_kernels).
 
-Shapes: x_proj (N, G*H) = x W_ih^T + b_ih computed outside; h (N, H); W_hh (G*H, H);
-b_hh (G*H,). Fusing the GRU step also makes h a single input of the step, so with
-gradient checkpointing its gradient terms add up in the same order as without.
+Shapes: T steps, N batch, D input features, H hidden units, G gates (RNN 1, GRU 3,
+LSTM 4). Steps: x_proj (N, G*H) = x W_ih^T + b_ih computed outside; h (N, H); W_hh
+(G*H, H); b_hh (G*H,). Fusing the GRU step also makes h a single input of the step, so
+with gradient checkpointing its gradient terms add up in the same order as without.
+The cells (nn.GRUCell, nn.LSTMCell) use the step ops; nn.RNN, nn.GRU and nn.LSTM the
+sequence ops.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import kernels
+from .. import kernels, sequence_kernels
 from ..autograd import Function
 
 
@@ -106,3 +110,162 @@ class LSTMStep(Function):
                 grad_a.T @ self.x if needs[3] else None,
                 grad_a.T @ self.h if needs[4] else None,
                 grad_b, grad_b)
+
+
+# ----- whole sequences: one node per layer, the time loop in the kernels ----------------------
+# Shapes: x (T, N, D), h0 and c0 (N, H), weight_ih (G*H, D), weight_hh (G*H, H), biases (G*H,).
+# segments (param): None keeps every step's activations; a sequence of first steps of
+# checkpoint segments (0 first) keeps only the state entering each segment and recomputes
+# the rest during backward, with bit-for-bit the same gradients. step_hook (param):
+# called during backward as step_hook(grad_h) with grad_h (T, N, H) = dL/dh_t for every t
+# (read-only), the total gradient reaching each step's output.
+
+def _sequence_out(x: np.ndarray, h0: np.ndarray, extra: int) -> np.ndarray | None:
+    """The output buffer (T + extra, N, H), or None when the shapes are wrong (the kernel says how)."""
+    if x.ndim != 3 or h0.ndim != 2 or x.shape[1] != h0.shape[0] or x.dtype != h0.dtype:
+        return None
+    return np.empty((x.shape[0] + extra,) + h0.shape, dtype=x.dtype)
+
+
+def _step_grads(hook, grad_h: np.ndarray) -> np.ndarray | None:
+    return None if hook is None else np.empty(grad_h.shape, dtype=grad_h.dtype)
+
+
+def _call_hook(hook, step_grads: np.ndarray | None) -> None:
+    if hook is not None:
+        step_grads.flags.writeable = False
+        hook(step_grads)
+
+
+class LSTMSequence(Function):
+    """y = [h_0, ..., h_{T-1}, c_{T-1}] (T+1, N, H): torch.nn.LSTM's layer over all T steps, one node.
+        a_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh;  i, f, o = sigmoid, g = tanh of a_t's slices;
+        c_t = f c_{t-1} + i g;  h_t = o tanh(c_t)
+    Backward through time, with grad_h_t the total dL/dh_t (from y and from step t+1):
+        grad_c = grad_c + grad_h_t o (1 - tanh(c_t)^2);  grad_c_{t-1} = grad_c f
+        grad_a_t = [grad_c g i(1-i), grad_c c_{t-1} f(1-f), grad_c i (1-g^2), grad_h_t tanh(c_t) o(1-o)]
+        grad_h_{t-1} += grad_a_t W_hh;  grad_x_t = grad_a_t W_ih
+        grad_W_ih = sum_t grad_a_t^T x_t;  grad_W_hh = sum_t grad_a_t^T h_{t-1};  grad_b_ih = grad_b_hh = sum grad_a
+
+    The last row of y is the final cell state, so one node returns both parts of the state.
+    It keeps per step the gates, c and tanh(c) besides its output (7 H floats per sample, the
+    BPTT minimum), or with segments only the state entering each segment (see above)."""
+
+    def forward(self, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, segments=None, step_hook=None):
+        out = _sequence_out(x, h0, 1)
+        h = None if out is None else out[:-1]
+        if segments is None:
+            h, gates, c, tanh_c = sequence_kernels.lstm_sequence_forward(
+                x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, out=h)
+            self.out, self.gates, self.c, self.tanh_c, self.h0, self.c0 = out, gates, c, tanh_c, h0, c0
+            c_last = c[-1]
+        else:
+            h, c_last, self.h_in, self.c_in = sequence_kernels.lstm_sequence_forward_checkpointed(
+                x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, segments, out=h)
+            self.bias_ih, self.bias_hh = bias_ih, bias_hh
+        out[-1] = c_last
+        self.x, self.weight_ih, self.weight_hh = x, weight_ih, weight_hh
+        self.segments, self.step_hook = segments, step_hook
+        return out
+
+    def backward(self, grad_out):
+        steps = self.x.shape[0]
+        needs = tuple(self.needs_grad) + (False,) * (7 - len(self.needs_grad))
+        need = {"need_x": needs[0], "need_h0": needs[1], "need_c0": needs[2], "need_w_ih": needs[3],
+                "need_w_hh": needs[4], "need_b": needs[5] or needs[6]}
+        step_grads = _step_grads(self.step_hook, grad_out[:steps])
+        if self.segments is None:
+            grads = sequence_kernels.lstm_sequence_backward(
+                grad_out[:steps], None, grad_out[steps], self.out[:steps], self.gates, self.c, self.tanh_c,
+                self.x, self.h0, self.c0, self.weight_ih, self.weight_hh, step_grads=step_grads, **need)
+        else:
+            grads = sequence_kernels.lstm_sequence_backward_checkpointed(
+                grad_out[:steps], None, grad_out[steps], self.h_in, self.c_in, self.segments, self.x,
+                self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, step_grads=step_grads, **need)
+        _call_hook(self.step_hook, step_grads)
+        return grads[:len(self.needs_grad)]
+
+
+class GRUSequence(Function):
+    """y = [h_0, ..., h_{T-1}] (T, N, H): torch.nn.GRU's layer over all T steps, one node.
+        r, z = sigmoid(x_t W_i{r,z}^T + b_i{r,z} + h_{t-1} W_h{r,z}^T + b_h{r,z});  hn = h_{t-1} W_hn^T + b_hn;
+        n = tanh(x_t W_in^T + b_in + r hn);  h_t = n + z (h_{t-1} - n)
+    Backward through time, with g = grad_h_t the total dL/dh_t (from y and from step t+1):
+        a_n = g (1 - z)(1 - n^2);  a_z = g (h_{t-1} - n) z(1-z);  a_r = a_n hn r(1-r)
+        grad_x_t = [a_r, a_z, a_n] W_ih;  grad_h_{t-1} += g z + [a_r, a_z, a_n r] W_hh
+        grad_W_ih = sum [a_r, a_z, a_n]^T x_t;  grad_W_hh = sum [a_r, a_z, a_n r]^T h_{t-1}
+
+    It keeps per step r, z, n and hn besides its output, or with segments only the state
+    entering each segment."""
+
+    def forward(self, x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, segments=None, step_hook=None):
+        out = _sequence_out(x, h0, 0)
+        if segments is None:
+            out, self.gates, self.hn = sequence_kernels.gru_sequence_forward(
+                x, h0, weight_ih, weight_hh, bias_ih, bias_hh, out=out)
+            self.out, self.h0 = out, h0
+        else:
+            out, self.h_in = sequence_kernels.gru_sequence_forward_checkpointed(
+                x, h0, weight_ih, weight_hh, bias_ih, bias_hh, segments, out=out)
+            self.bias_ih, self.bias_hh = bias_ih, bias_hh
+        self.x, self.weight_ih, self.weight_hh = x, weight_ih, weight_hh
+        self.segments, self.step_hook = segments, step_hook
+        return out
+
+    def backward(self, grad_out):
+        needs = tuple(self.needs_grad) + (False,) * (6 - len(self.needs_grad))
+        need = {"need_x": needs[0], "need_h0": needs[1], "need_w_ih": needs[2], "need_w_hh": needs[3],
+                "need_b": needs[4] or needs[5]}
+        step_grads = _step_grads(self.step_hook, grad_out)
+        if self.segments is None:
+            grads = sequence_kernels.gru_sequence_backward(
+                grad_out, None, self.out, self.gates, self.hn, self.x, self.h0, self.weight_ih, self.weight_hh,
+                step_grads=step_grads, **need)
+        else:
+            grads = sequence_kernels.gru_sequence_backward_checkpointed(
+                grad_out, None, self.h_in, self.segments, self.x, self.weight_ih, self.weight_hh, self.bias_ih,
+                self.bias_hh, step_grads=step_grads, **need)
+        _call_hook(self.step_hook, step_grads)
+        return grads[:len(self.needs_grad)]
+
+
+class RNNSequence(Function):
+    """y = [h_0, ..., h_{T-1}] (T, N, H): torch.nn.RNN's layer over all T steps, one node.
+        h_t = f(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), f = tanh or relu (param nonlinearity)
+    Backward through time, with grad_h_t the total dL/dh_t (from y and from step t+1):
+        grad_a_t = grad_h_t f'(a_t)  (tanh: 1 - h_t^2;  relu: 1 where h_t > 0);  grad_h_{t-1} += grad_a_t W_hh
+        grad_x_t = grad_a_t W_ih;  grad_W_ih = sum grad_a_t^T x_t;  grad_W_hh = sum grad_a_t^T h_{t-1}
+
+    Its output is all its backward needs; with segments it keeps only the state entering each
+    segment (the output is the caller's to keep or drop)."""
+
+    def forward(self, x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh",
+                segments=None, step_hook=None):
+        out = _sequence_out(x, h0, 0)
+        if segments is None:
+            out = sequence_kernels.rnn_sequence_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh,
+                                                        nonlinearity, out=out)
+            self.out, self.h0 = out, h0
+        else:
+            out, self.h_in = sequence_kernels.rnn_sequence_forward_checkpointed(
+                x, h0, weight_ih, weight_hh, bias_ih, bias_hh, segments, nonlinearity, out=out)
+            self.bias_ih, self.bias_hh = bias_ih, bias_hh
+        self.x, self.weight_ih, self.weight_hh = x, weight_ih, weight_hh
+        self.nonlinearity, self.segments, self.step_hook = nonlinearity, segments, step_hook
+        return out
+
+    def backward(self, grad_out):
+        needs = tuple(self.needs_grad) + (False,) * (6 - len(self.needs_grad))
+        need = {"need_x": needs[0], "need_h0": needs[1], "need_w_ih": needs[2], "need_w_hh": needs[3],
+                "need_b": needs[4] or needs[5]}
+        step_grads = _step_grads(self.step_hook, grad_out)
+        if self.segments is None:
+            grads = sequence_kernels.rnn_sequence_backward(
+                grad_out, None, self.out, self.x, self.h0, self.weight_ih, self.weight_hh, self.nonlinearity,
+                step_grads=step_grads, **need)
+        else:
+            grads = sequence_kernels.rnn_sequence_backward_checkpointed(
+                grad_out, None, self.h_in, self.segments, self.x, self.weight_ih, self.weight_hh, self.bias_ih,
+                self.bias_hh, self.nonlinearity, step_grads=step_grads, **need)
+        _call_hook(self.step_hook, step_grads)
+        return grads[:len(self.needs_grad)]
