@@ -1,5 +1,6 @@
 """tinygrad_vg/autograd.py: the tape, backward, grad mode, hooks, anomaly mode."""
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -266,6 +267,65 @@ def test_forward_and_backward_never_mutate_their_inputs(name):
     np.testing.assert_array_equal(b_np, b_copy)
     np.testing.assert_array_equal(grad_out, grad_copy)
     assert a.grad is not None and b.grad is not None
+
+
+# ----- what a node keeps of its inputs ---------------------------------------------------------------
+def test_a_node_keeps_leaves_as_tensors_and_an_edge_without_data_for_the_others():
+    x = leaf([1.0, 2.0, 3.0])
+    h = x * 2.0
+    y = h + x
+    edge, kept = y.node.inputs
+    assert kept is x                                   # a leaf: its gradient accumulates there
+    assert isinstance(edge, tg.autograd.Edge) and edge.node is h.node
+    assert (edge.shape, edge.dtype, edge.ndim, edge.requires_grad) == ((3,), np.float64, 1, True)
+    assert not hasattr(edge, "data")
+
+
+def test_an_intermediate_no_backward_needs_is_freed_right_after_the_forward():
+    x = leaf([1.0, 2.0, 3.0])
+    h = x * 2.0
+    freed = weakref.ref(h.data)
+    y = h + 1.0        # Add saves nothing for backward
+    z = y.sum()        # nor does Sum
+    del h, y
+    assert freed() is None          # before backward: reference counting alone frees it
+    z.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0, 2.0])
+
+
+def test_an_intermediate_an_op_saved_stays_alive_until_backward_used_it():
+    x = leaf([1.0, 2.0, 3.0])
+    h = x * 2.0
+    kept = weakref.ref(h.data)
+    z = (h * h).sum()  # Mul saves both factors: backward needs them
+    del h
+    assert kept() is not None
+    z.backward()
+    np.testing.assert_array_equal(x.grad, 8 * x.data)
+    assert kept() is None           # released with the Mul node
+
+
+def test_a_stacked_sequence_of_which_the_loss_reads_one_step_is_freed_before_backward():
+    rng = np.random.default_rng(0)
+    w, x = leaf(rng.normal(size=(4, 4)) / 2), rng.normal(size=(50, 3, 4))
+
+    def run(drop):
+        w.grad = None
+        h, steps = tg.Tensor(np.zeros((3, 4))), []
+        for t in range(len(x)):
+            h = (h @ w + x[t]).tanh()
+            steps.append(h)
+        out = tg.stack(steps)
+        del steps, h
+        loss = out[-1].sum()   # like model(x)[0][-1].sum() for an RNN
+        if drop:
+            array, tensor = weakref.ref(out.data), weakref.ref(out)
+            del out
+            assert array() is None and tensor() is None   # Stack and GetItem kept only edges
+        loss.backward()
+        return w.grad
+
+    np.testing.assert_array_equal(run(drop=True), run(drop=False))
 
 
 # ----- a long chain -----------------------------------------------------------------------------------

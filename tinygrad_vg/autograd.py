@@ -11,10 +11,15 @@ Design:
   sequence order, and keeps the gradient of each intermediate in a local dict
   only until its node has used it.
 - Broadcasting is undone here, once, for every op (`reduce_to_shape`).
-- References point one way only: tensor -> node -> input tensors. A node never
-  refers to its output tensor, so there are no cycles and memory is returned by
-  reference counting alone. After backward (unless retain_graph=True) each node
-  drops its inputs and saved arrays; backward through it again raises.
+- References point one way only: tensor -> node -> what the node keeps of its
+  inputs: a leaf input (a parameter, a constant) as the Tensor itself, where its
+  gradient accumulates; an input made by another node as an `Edge` to that node,
+  with the input's shape and dtype but not its data. So an intermediate array
+  lives only while someone holds its tensor or an op saved it for backward (Tanh
+  saves its output, Add nothing). A node never refers to its output tensor, so
+  there are no cycles and memory is returned by reference counting alone. After
+  backward (unless retain_graph=True) each node drops its inputs and saved
+  arrays; backward through it again raises.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ import numpy as np
 
 __all__ = [
     "Function", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
-    "backward", "tape", "reduce_to_shape", "RemovableHandle",
+    "backward", "tape", "reduce_to_shape", "RemovableHandle", "Edge",
 ]
 
 
@@ -106,6 +111,30 @@ def _check_finite(array: np.ndarray, what: str) -> None:
         raise FloatingPointError(f"anomaly: {what} produced NaN or Inf")
 
 
+class Edge:
+    """What a node keeps of an input made by another node: the node, and the input's
+    shape, dtype and name (as they were when recorded), not its data. Backward needs no
+    more to route the gradient: into that node's slot, reduced to this shape and dtype."""
+
+    __slots__ = ("node", "shape", "dtype", "name")
+    requires_grad = True   # only a tensor that requires grad is made by a recorded node
+    is_leaf = False
+
+    def __init__(self, t: Any) -> None:
+        self.node, self.shape, self.dtype, self.name = t.node, t.data.shape, t.data.dtype, t.name
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __repr__(self) -> str:
+        return f"<Edge from {self.node!r}: shape {self.shape}, {self.dtype}>"
+
+
 class Function:
     """One recorded operation (a node of the tape).
 
@@ -123,7 +152,7 @@ class Function:
 
     # set by apply when the node is recorded
     seq: int
-    inputs: tuple | None
+    inputs: tuple | None   # per input: the Tensor if it is a leaf, else an Edge to its node
     needs_grad: tuple
 
     def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray:
@@ -150,12 +179,14 @@ class Function:
         if _state.anomaly:
             _check_finite(out, f"forward of {cls.__name__}")
         result = Tensor._from_op(out)
-        if _state.grad_enabled and out.dtype.kind == "f" and any(t._requires_grad for t in tensors):
-            fn.seq = next(_sequence)
-            fn.inputs = tensors
-            fn.needs_grad = tuple([t._requires_grad for t in tensors])
-            result.node = fn
-            result._requires_grad = True
+        if _state.grad_enabled and out.dtype.kind == "f":
+            needs_grad = tuple([t._requires_grad for t in tensors])
+            if any(needs_grad):
+                fn.seq = next(_sequence)
+                fn.inputs = tuple([t if t.node is None else Edge(t) for t in tensors])
+                fn.needs_grad = needs_grad
+                result.node = fn
+                result._requires_grad = True
         return result
 
     def saved_arrays(self) -> dict[str, np.ndarray]:
@@ -178,7 +209,10 @@ def as_tensors(values: tuple, op_name: str) -> tuple:
     A Python number takes the float dtype of the tensors it meets, so
     `float32_tensor * 2.0` stays float32, as in PyTorch.
     """
-    if all(isinstance(v, Tensor) for v in values):   # Parameters too
+    for v in values:
+        if not isinstance(v, Tensor):
+            break
+    else:   # all tensors (Parameters too): nothing to convert
         return values
     float_dtype = None
     for v in values:
@@ -311,9 +345,9 @@ def _backprop(root: Function, grad: np.ndarray, leaves: dict, retain_graph: bool
             for t, needs, g in zip(node.inputs, node.needs_grad, node.backward(grad_out)):
                 if not needs or g is None:
                     continue
-                g = reduce_to_shape(g, t.data.shape)
-                if g.dtype != t.data.dtype:
-                    g = g.astype(t.data.dtype)
+                g = reduce_to_shape(g, t.shape)
+                if g.dtype != t.dtype:
+                    g = g.astype(t.dtype)
                 if anomaly:
                     _check_finite(g, f"backward of {node.name} (node #{node.seq})")
                 target = grads
@@ -325,7 +359,7 @@ def _backprop(root: Function, grad: np.ndarray, leaves: dict, retain_graph: bool
 
 
 def _send(t: Any, g: np.ndarray, grads: dict, leaves: dict) -> None:
-    """Add gradient g for tensor t: into its node's slot, or into the leaf sums."""
+    """Add gradient g for input t (an Edge or a leaf): into its node's slot, or into the leaf sums."""
     if t.node is not None:
         key = id(t.node)
         grads[key] = g if key not in grads else grads[key] + g

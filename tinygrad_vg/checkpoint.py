@@ -30,8 +30,11 @@ class Checkpoint(Function):
     """y = fn(*inputs), interior not recorded;  backward: rerun fn recording, backprop through it"""
     float_only = False
 
-    def forward(self, *arrays, fn, n_inputs):
+    def forward(self, *arrays, fn, n_inputs, made=()):
         self.fn, self.n_inputs = fn, n_inputs
+        # the node keeps a leaf input as its tensor, but only an Edge to an input made by an op
+        # (positions `made`): fn's rerun needs that input's value, so it is saved here
+        self.saved_inputs = {i: _own(arrays[i]) for i in made}
         with no_grad():
             out = fn(*[Tensor._from_op(a) for a in arrays[:n_inputs]])
         if not isinstance(out, Tensor):
@@ -41,16 +44,30 @@ class Checkpoint(Function):
     def recompute(self) -> tuple[Tensor, list[Tensor]]:
         """Rerun fn on stand-ins of the inputs, recording; the engine backprops through the result."""
         stand_ins = []
-        for t in self.inputs[:self.n_inputs]:
-            s = Tensor._from_op(t.data)
-            s._requires_grad = t.requires_grad
+        for i, (t, needs) in enumerate(zip(self.inputs[:self.n_inputs], self.needs_grad)):
+            s = Tensor._from_op(t.data if t.node is None else self.saved_inputs[i])
+            s._requires_grad = needs
             stand_ins.append(s)
         with enable_grad():
             out = self.fn(*stand_ins)
         return out, stand_ins
 
+    def saved_arrays(self) -> dict:
+        return {f"input{i}": a for i, a in getattr(self, "saved_inputs", {}).items()}
+
     def backward(self, grad_out):   # never called: the engine uses recompute()
         raise RuntimeError("a checkpoint node is backpropagated through recompute()")
+
+
+def _own(a):
+    """a, or a copy of it if it is a contiguous view into a larger array, which it would keep
+    alive whole (an RNN's state is a view into its segment's output). Other views are kept as
+    they are: a copy would change their memory layout, and so perhaps the last bits of what
+    fn computes from them (the gradients must be bit for bit those of the plain run)."""
+    if (a.base is not None and (a.flags.c_contiguous or a.flags.f_contiguous)
+            and a.nbytes < getattr(a.base, "nbytes", 0)):
+        return a.copy(order="K")
+    return a
 
 
 def checkpoint(fn: Callable[..., Tensor], *inputs: Any, params: Iterable[Tensor] = ()) -> Tensor:
@@ -66,4 +83,5 @@ def checkpoint(fn: Callable[..., Tensor], *inputs: Any, params: Iterable[Tensor]
     for p in params:
         if not isinstance(p, Tensor):
             raise TypeError(f"checkpoint: params must be Tensors, got {type(p).__name__}")
-    return Checkpoint.apply(*inputs, *params, fn=fn, n_inputs=len(inputs))
+    made = tuple(i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.node is not None)
+    return Checkpoint.apply(*inputs, *params, fn=fn, n_inputs=len(inputs), made=made)

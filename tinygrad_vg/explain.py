@@ -26,8 +26,8 @@ Design:
 - A checkpoint node (tinygrad_vg.checkpoint) has no backward of its own: the replay,
   like the engine, reruns its function to record the interior, and shows the node as
   one step. That rerun repeats the function's side effects (BatchNorm statistics).
-- The engine keeps no reference from a node to its output tensor. The output's shape
-  and name are taken from the tensors the consumers hold (or the root itself).
+- The engine keeps no reference from a node to its output tensor, nor to its data. The
+  output's shape and name are taken from the edges its consumers keep (or the root itself).
 """
 from __future__ import annotations
 
@@ -248,11 +248,11 @@ def backward_steps(t: Tensor, grad: Any = None) -> tuple[list[Step], list[tuple[
                 continue
             g = np.asarray(g)
             full = g.shape
-            g = reduce_to_shape(g, x.data.shape)
-            if g.dtype != x.data.dtype:
-                g = g.astype(x.data.dtype)
+            g = reduce_to_shape(g, x.shape)
+            if g.dtype != x.dtype:
+                g = g.astype(x.dtype)
             step.grads.append(g)
-            step.broadcast.append(full if full != x.data.shape else None)
+            step.broadcast.append(full if full != x.shape else None)
             if x.node is not None:
                 key = id(x.node)
                 pending[key] = g if key not in pending else pending[key] + g
