@@ -220,7 +220,7 @@ class Tensor:
     def tanh(self) -> Tensor: return ops.Tanh.apply(self)
     def sigmoid(self) -> Tensor: return ops.Sigmoid.apply(self)
     def relu(self) -> Tensor: return ops.Relu.apply(self)
-    def clip(self, min: Any = None, max: Any = None) -> Tensor: return ops.Clip.apply(self, lo=min, hi=max)
+    def clip(self, min: Any = None, max: Any = None) -> Tensor: return ops.elementwise.clip(self, min, max)
     clamp = clip
     def astype(self, dtype: Any) -> Tensor: return ops.Cast.apply(self, dtype=np.dtype(dtype))
 

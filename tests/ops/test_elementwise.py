@@ -126,6 +126,9 @@ def test_clip_with_tensor_bounds_gives_the_bounds_their_gradient_as_torch_clamp(
     np.testing.assert_array_equal(x.grad, [0.0, 2.0, 0.0, 0.0])
     np.testing.assert_array_equal(lo.grad, [1.0, 0.0, 0.0, 0.0])
     np.testing.assert_array_equal(hi.grad, [0.0, 0.0, 3.0, 4.0])
+    # the method spellings take Tensor bounds too
+    np.testing.assert_array_equal(x.clamp(lo, hi).data, out.data)
+    np.testing.assert_array_equal(x.clip(max=hi).data, [-2.0, 0.5, 1.0, -1.0])
 
 
 def test_clip_with_a_numpy_array_bound_broadcasts_and_is_a_constant():
