@@ -27,6 +27,7 @@ import itertools
 import threading
 from contextlib import contextmanager
 from functools import wraps
+from operator import attrgetter
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -121,7 +122,10 @@ class Edge:
     is_leaf = False
 
     def __init__(self, t: Any) -> None:
-        self.node, self.shape, self.dtype, self.name = t.node, t.data.shape, t.data.dtype, t.name
+        self.node = t.node
+        self.shape = t.data.shape
+        self.dtype = t.data.dtype
+        self.name = t.name
 
     @property
     def ndim(self) -> int:
@@ -168,20 +172,20 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Any:
         tensors = as_tensors(inputs, cls.__name__)
-        fn = cls()
         if cls.float_only:
             for t in tensors:
                 if t.data.dtype.kind != "f":
                     raise TypeError(
                         f"{cls.__name__} needs float32 or float64 tensors, got dtype "
                         f"{t.data.dtype}; convert first, e.g. x.astype(np.float64)")
+        fn = cls()
         out = fn.forward(*[t.data for t in tensors], **params)
         if _state.anomaly:
             _check_finite(out, f"forward of {cls.__name__}")
         result = Tensor._from_op(out)
         if _state.grad_enabled and out.dtype.kind == "f":
             needs_grad = tuple([t._requires_grad for t in tensors])
-            if any(needs_grad):
+            if True in needs_grad:
                 fn.seq = next(_sequence)
                 fn.inputs = tuple([t if t.node is None else Edge(t) for t in tensors])
                 fn.needs_grad = needs_grad
@@ -256,7 +260,7 @@ def reduce_to_shape(grad: np.ndarray, shape: tuple) -> np.ndarray:
 def _graph(root: Function, boundary: Function | None = None) -> list[Function]:
     """The nodes reachable from root, in execution (sequence) order. No recursion.
     `boundary`: the checkpoint whose recomputed interior this is; nothing older may be reached."""
-    seen = {id(root)}
+    seen = {root}
     stack, nodes = [root], []
     while stack:
         node = stack.pop()
@@ -268,15 +272,15 @@ def _graph(root: Function, boundary: Function | None = None) -> list[Function]:
         nodes.append(node)
         for t in node.inputs:
             parent = t.node
-            if parent is not None and id(parent) not in seen:
+            if parent is not None and parent not in seen:
                 if boundary is not None and parent.seq < boundary.seq:
                     raise RuntimeError(
                         f"checkpoint: the checkpointed function uses a tensor made outside it (by "
                         f"{parent.name} node #{parent.seq}) without taking it as an input; pass it "
                         "to checkpoint(fn, *inputs) as an input")
-                seen.add(id(parent))
+                seen.add(parent)
                 stack.append(parent)
-    nodes.sort(key=lambda n: n.seq)
+    nodes.sort(key=attrgetter("seq"))
     return nodes
 
 
@@ -303,7 +307,7 @@ def backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> None:
     leaves: dict[int, list] = {}     # id -> [tensor, summed gradient]
     _backprop(root.node, grad, leaves, retain_graph)
     for t, g in leaves.values():
-        t._accumulate(_apply_hooks(t._hooks, g))
+        t._accumulate(_apply_hooks(t._hooks, g) if t._hooks else g)
 
 
 def _backprop(root: Function, grad: np.ndarray, leaves: dict, retain_graph: bool,
@@ -316,9 +320,9 @@ def _backprop(root: Function, grad: np.ndarray, leaves: dict, retain_graph: bool
     maps the interior's stand-in leaves back to the checkpoint's real inputs.
     """
     anomaly = _state.anomaly
-    grads: dict[int, np.ndarray] = {id(root): grad}
+    grads: dict[Function, np.ndarray] = {root: grad}   # gradient waiting at each node
     for node in reversed(_graph(root, boundary)):
-        grad_out = grads.pop(id(node), None)   # released as soon as it is used
+        grad_out = grads.pop(node, None)   # released as soon as it is used
         if grad_out is None:
             continue
         if node.hooks:
@@ -345,7 +349,8 @@ def _backprop(root: Function, grad: np.ndarray, leaves: dict, retain_graph: bool
             for t, needs, g in zip(node.inputs, node.needs_grad, node.backward(grad_out)):
                 if not needs or g is None:
                     continue
-                g = reduce_to_shape(g, t.shape)
+                if g.shape != t.shape:
+                    g = reduce_to_shape(g, t.shape)
                 if g.dtype != t.dtype:
                     g = g.astype(t.dtype)
                 if anomaly:
@@ -361,12 +366,14 @@ def _backprop(root: Function, grad: np.ndarray, leaves: dict, retain_graph: bool
 def _send(t: Any, g: np.ndarray, grads: dict, leaves: dict) -> None:
     """Add gradient g for input t (an Edge or a leaf): into its node's slot, or into the leaf sums."""
     if t.node is not None:
-        key = id(t.node)
-        grads[key] = g if key not in grads else grads[key] + g
-    elif id(t) in leaves:
-        leaves[id(t)][1] = leaves[id(t)][1] + g
+        node = t.node
+        grads[node] = g if node not in grads else grads[node] + g
     else:
-        leaves[id(t)] = [t, g]
+        entry = leaves.get(id(t))
+        if entry is None:
+            leaves[id(t)] = [t, g]
+        else:
+            entry[1] = entry[1] + g
 
 
 from .tensor import Tensor  # noqa: E402  (tensor.py imports this module first)

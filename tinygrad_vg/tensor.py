@@ -54,7 +54,10 @@ class Tensor:
     @classmethod
     def _from_op(cls, data: np.ndarray) -> Tensor:
         t = cls.__new__(cls)
-        t.data, t.grad, t.node, t.name, t._requires_grad, t._hooks = data, None, None, None, False, ()
+        t.data = data
+        t.grad = t.node = t.name = None
+        t._requires_grad = False
+        t._hooks = ()
         return t
 
     # ----- gradient bookkeeping -------------------------------------------------

@@ -87,6 +87,8 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         out = self.forward(*args, **kwargs)
+        if not (self._forward_hooks or self._backward_hooks):   # the common case: no hooks
+            return out
         for hook in self._forward_hooks:
             new = hook(self, args, out)
             if new is not None:
