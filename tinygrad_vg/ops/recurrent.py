@@ -127,6 +127,16 @@ def _sequence_out(x: np.ndarray, h0: np.ndarray, extra: int) -> np.ndarray | Non
     return np.empty((x.shape[0] + extra,) + h0.shape, dtype=x.dtype)
 
 
+def _need_flags(needs_grad: tuple, leading: tuple) -> dict:
+    """The backward kernels' need_* flags from a sequence node's needs_grad: the leading
+    inputs (x and the initial state), then w_ih, w_hh and the two biases (absent without
+    bias), whose gradients are one (b_ih and b_hh get the same one)."""
+    names = leading + ("need_w_ih", "need_w_hh")
+    flags = dict(zip(names, needs_grad))
+    flags["need_b"] = any(needs_grad[len(names):])
+    return flags
+
+
 def _step_grads(hook, grad_h: np.ndarray) -> np.ndarray | None:
     return None if hook is None else np.empty(grad_h.shape, dtype=grad_h.dtype)
 
@@ -170,9 +180,7 @@ class LSTMSequence(Function):
 
     def backward(self, grad_out):
         steps = self.x.shape[0]
-        needs = tuple(self.needs_grad) + (False,) * (7 - len(self.needs_grad))
-        need = {"need_x": needs[0], "need_h0": needs[1], "need_c0": needs[2], "need_w_ih": needs[3],
-                "need_w_hh": needs[4], "need_b": needs[5] or needs[6]}
+        need = _need_flags(self.needs_grad, ("need_x", "need_h0", "need_c0"))
         step_grads = _step_grads(self.step_hook, grad_out[:steps])
         if self.segments is None:
             grads = sequence_kernels.lstm_sequence_backward(
@@ -213,9 +221,7 @@ class GRUSequence(Function):
         return out
 
     def backward(self, grad_out):
-        needs = tuple(self.needs_grad) + (False,) * (6 - len(self.needs_grad))
-        need = {"need_x": needs[0], "need_h0": needs[1], "need_w_ih": needs[2], "need_w_hh": needs[3],
-                "need_b": needs[4] or needs[5]}
+        need = _need_flags(self.needs_grad, ("need_x", "need_h0"))
         step_grads = _step_grads(self.step_hook, grad_out)
         if self.segments is None:
             grads = sequence_kernels.gru_sequence_backward(
@@ -255,9 +261,7 @@ class RNNSequence(Function):
         return out
 
     def backward(self, grad_out):
-        needs = tuple(self.needs_grad) + (False,) * (6 - len(self.needs_grad))
-        need = {"need_x": needs[0], "need_h0": needs[1], "need_w_ih": needs[2], "need_w_hh": needs[3],
-                "need_b": needs[4] or needs[5]}
+        need = _need_flags(self.needs_grad, ("need_x", "need_h0"))
         step_grads = _step_grads(self.step_hook, grad_out)
         if self.segments is None:
             grads = sequence_kernels.rnn_sequence_backward(
