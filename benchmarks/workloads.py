@@ -129,7 +129,7 @@ def tinygrad_vg_mlp(cfg: dict, fused: bool = False) -> Callable[[], None]:
     def step() -> None:
         h = x
         for w, b in zip(ws, bs):
-            h = h + F.linear_act(h, w, b, act) if residual else F.linear_act(h, w, b, act)
+            h = F.linear_act(h, w, b, act, residual=residual)
         loss = F.mse_loss(h, target)
         opt.zero_grad()
         loss.backward()

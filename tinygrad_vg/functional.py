@@ -58,16 +58,20 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     return ops.Linear.apply(x, weight) if bias is None else ops.Linear.apply(x, weight, bias)
 
 
-def linear_act(x: Any, weight: Any, bias: Any = None, activation: str | None = None) -> Tensor:
+def linear_act(x: Any, weight: Any, bias: Any = None, activation: str | None = None,
+               residual: bool = False) -> Tensor:
     """activation(x @ weight^T + bias) as ONE node on the tape (ops.LinearAct, fused kernels);
     activation: None, "tanh", "sigmoid" or "relu". Same values and gradients as
-    `F.tanh(F.linear(x, weight, bias))`, in one op instead of two."""
+    `F.tanh(F.linear(x, weight, bias))`, in one op instead of two. residual=True (square
+    weight) returns x + activation(...), a residual block in one node: the same values and
+    gradients as `x + F.linear_act(x, ...)`."""
     if activation not in (None, "identity", "tanh", "sigmoid", "relu"):
         raise ValueError(f"linear_act: unknown activation {activation!r}; accepted: None, 'tanh', "
                          "'sigmoid', 'relu' (use F.linear and the activation for others)")
+    residual = bool(residual)
     if bias is None:
-        return ops.LinearAct.apply(x, weight, activation=activation)
-    return ops.LinearAct.apply(x, weight, bias, activation=activation)
+        return ops.LinearAct.apply(x, weight, activation=activation, residual=residual)
+    return ops.LinearAct.apply(x, weight, bias, activation=activation, residual=residual)
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:

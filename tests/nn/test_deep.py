@@ -88,6 +88,16 @@ def test_highway_gate_bias_defaults_to_minus_two():
         np.testing.assert_array_equal(model.state_dict()[f"blocks.{i}.gate.bias"], np.full(5, -2.0))
 
 
+@pytest.mark.parametrize("kind, norm, nodes_per_block", [("plain", None, 1), ("residual", None, 1),
+                                                         ("residual", "layer", 11)])
+def test_blocks_without_norm_are_one_tape_node_each(kind, norm, nodes_per_block):
+    """Fused blocks: linear, activation and (residual) skip add are one ops.LinearAct node;
+    with a norm the block is unfused (Linear, LayerNorm's 8 nodes, Tanh, Add)."""
+    model = nn.deep_mlp(kind, 4, 3, activation="tanh", norm=norm, rng=0, dtype=np.float64)
+    out = model(tg.Tensor(np.ones((2, 4)), requires_grad=True))
+    assert len(tg.tape(out)) == 3 * nodes_per_block
+
+
 def test_deep_mlp_20_by_20_keys():
     for kind in nn.KINDS:
         keys = list(nn.deep_mlp(kind, 20, 20, "tanh", rng=0).state_dict())

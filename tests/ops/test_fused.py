@@ -71,3 +71,40 @@ def test_bad_input_raises():
         F.linear_act(x, tg.Tensor(np.ones((4, 2))))
     with pytest.raises(ValueError, match=r"bias shape \(3,\) must be \(4,\)"):
         F.linear_act(x, w, tg.Tensor(np.ones(3)))
+
+
+# ----- residual=True: x + f(x W^T + b) in one node ------------------------------------------
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("x_shape", [(5, 3), (3,), (2, 4, 3)])
+def test_residual_gradcheck(activation, x_shape):
+    rng = np.random.default_rng(5)
+    x, w, b = rng.normal(size=x_shape), rng.normal(size=(3, 3)), rng.normal(size=3)
+    if activation == "relu":   # away from the kink at 0
+        b = b + 3 * np.sign(b)
+        x = x * 0.1
+    assert gradcheck(lambda *t: F.linear_act(*t, activation=activation, residual=True), [x, w, b])
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_residual_is_bit_for_bit_x_plus_the_layer(activation, dtype):
+    """One node, and exactly the values and gradients of the two-node x + linear_act(x)."""
+    rng = np.random.default_rng(6)
+    x_np, w_np, b_np = (rng.normal(size=s).astype(dtype) for s in ((4, 5), (5, 5), (5,)))
+    grad_out = rng.normal(size=(4, 5)).astype(dtype)
+    results = []
+    for fused in (True, False):
+        x, w, b = (tg.Tensor(a, requires_grad=True) for a in (x_np, w_np, b_np))
+        h = x * 1.0   # an intermediate, as inside a deep net
+        y = F.linear_act(h, w, b, activation, residual=True) if fused else h + F.linear_act(h, w, b, activation)
+        assert len(tg.tape(y)) == (2 if fused else 3)
+        y.backward(grad_out)
+        results.append([y.data, x.grad, w.grad, b.grad])
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_residual_needs_a_square_weight():
+    with pytest.raises(ValueError, match=r"residual=True adds x to the output, so the weight must be square "
+                                         r"\(out_features == in_features\); got weight of shape \(4, 3\)"):
+        F.linear_act(tg.Tensor(np.ones((2, 3))), tg.Tensor(np.ones((4, 3))), residual=True)

@@ -56,15 +56,17 @@ class PlainBlock(Module):
         self.act = make_activation(activation)
         self.activation = activation
 
-    def branch(self, h: Tensor) -> Tensor:
+    def branch(self, h: Tensor, residual: bool = False) -> Tensor:
+        """f(norm(linear(h))), plus h when residual."""
         if self.norm is None and self.activation in FUSED:
-            # one tape node for the whole layer (same values and gradients as the two ops)
-            h = check_features("PlainBlock", h, self.linear.in_features)
-            return F.linear_act(h, self.linear.weight, self.linear.bias, FUSED[self.activation])
+            # one tape node for the whole layer, skip connection included (same values and
+            # gradients as the separate ops)
+            h = check_features(type(self).__name__, h, self.linear.in_features)
+            return F.linear_act(h, self.linear.weight, self.linear.bias, FUSED[self.activation], residual)
         z = self.linear(h)
         if self.norm is not None:
             z = self.norm(z)
-        return self.act(z)
+        return h + self.act(z) if residual else self.act(z)
 
     def forward(self, h: Tensor) -> Tensor:
         return self.branch(h)
@@ -74,7 +76,7 @@ class ResidualBlock(PlainBlock):
     """h = h + f(norm(linear(h)))"""
 
     def forward(self, h: Tensor) -> Tensor:
-        return h + self.branch(h)
+        return self.branch(h, residual=True)
 
 
 class HighwayBlock(Module):

@@ -79,27 +79,33 @@ class LinearAct(Function):
     grad_z = grad_out * f'(z) (from the saved y, as Tanh/Sigmoid/Relu do),
     grad_x = grad_z @ W,  grad_W = grad_z^T x,  grad_b = grad_z summed over batch axes.
     Shapes as Linear: x (..., D_in), W (D_out, D_in), b (D_out,) or absent.
+    residual=True (square W): y = x + f(x @ W^T + b), a whole residual block in one node;
+    grad_x gets grad_out added (the skip path).
 
     The kernels (kernels.linear_act_forward/backward) do the gemm and the bias and
     activation pass without Python in between: at the small widths of the
     vanishing-gradient nets the per-op cost, not the arithmetic, is the time."""
 
-    def forward(self, x, weight, bias=None, activation=None):
+    def forward(self, x, weight, bias=None, activation=None, residual=False):
         x_shape, w_shape = x.shape, weight.shape
         if len(w_shape) != 2 or not x_shape or x_shape[-1] != w_shape[1]:
             raise ValueError(f"linear_act: input of shape {x_shape} needs last dimension {w_shape[-1]} "
                              f"to match weight of shape {w_shape} (out_features, in_features)")
         if bias is not None and bias.shape != (w_shape[0],):
             raise ValueError(f"linear_act: bias shape {bias.shape} must be ({w_shape[0]},)")
-        self.activation, self.weight = activation, weight
+        if residual and w_shape[0] != w_shape[1]:
+            raise ValueError(f"linear_act: residual=True adds x to the output, so the weight must be square "
+                             f"(out_features == in_features); got weight of shape {w_shape}")
+        self.activation, self.weight, self.residual = activation, weight, residual
         if len(x_shape) == 2:   # the common case, without the reshapes (a few tenths of a us each)
             self.x2, self.x_shape = x, None
-            self.y = kernels.linear_act_forward(x, weight, bias, activation)
-            return self.y
-        self.x_shape = x_shape
-        self.x2 = x.reshape(-1, x_shape[-1])   # batch axes flattened: the kernels are 2-D
-        self.y = kernels.linear_act_forward(self.x2, weight, bias, activation)
-        return self.y.reshape(x_shape[:-1] + (w_shape[0],))
+            self.y = y = kernels.linear_act_forward(x, weight, bias, activation)
+        else:
+            self.x_shape = x_shape
+            self.x2 = x.reshape(-1, x_shape[-1])   # batch axes flattened: the kernels are 2-D
+            self.y = kernels.linear_act_forward(self.x2, weight, bias, activation)
+            y = self.y.reshape(x_shape[:-1] + (w_shape[0],))
+        return x + y if residual else y   # the sum is not saved: backward needs f's output y only
 
     def backward(self, grad_out):
         needs = self.needs_grad
@@ -110,4 +116,6 @@ class LinearAct(Function):
             need_x=needs[0], need_w=needs[1], need_b=len(needs) > 2 and needs[2])
         if grad_x is not None and self.x_shape is not None:
             grad_x = grad_x.reshape(self.x_shape)
+        if grad_x is not None and self.residual:
+            grad_x += grad_out.reshape(grad_x.shape)   # the skip path; grad_x is the kernel's fresh array
         return grad_x, grad_w, grad_b
