@@ -289,3 +289,33 @@ def test_training_a_tiny_regression_with_each_optimizer():
             loss.backward()
             opt.step()
         assert loss.item() < 1e-4
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), lambda ps: optim.Adam(ps, lr=0.1)])
+def test_state_follows_the_parameters_dtype_after_module_to(make):
+    """After model.double() the momentum / moment buffers are cast, as torch's SGD does."""
+    model = nn.Linear(3, 2, rng=0)
+    opt = make(list(model.parameters()))
+    model(tg.Tensor(np.ones((1, 3), np.float32))).sum().backward()
+    opt.step()
+    model.double()
+    opt.zero_grad()
+    model(tg.Tensor(np.ones((1, 3)))).sum().backward()
+    before = model.weight.data.copy()
+    opt.step()
+    assert model.weight.dtype == np.float64 and not np.array_equal(model.weight.data, before)
+    for state in opt.state.values():
+        assert all(v.dtype == np.float64 for v in state.values() if isinstance(v, np.ndarray))
+
+
+def test_an_adam_step_that_raises_is_not_counted():
+    p = nn.Parameter(np.ones(3))
+    opt = optim.Adam([p], lr=0.1)
+    p.grad = np.ones(3)
+    p.data.flags.writeable = False   # the update kernel refuses it, after the state was made
+    with pytest.raises(ValueError, match="read-only|writeable"):
+        opt.step()
+    assert opt.state[p]["step"] == 0
+    p.data.flags.writeable = True
+    opt.step()
+    assert opt.state[p]["step"] == 1

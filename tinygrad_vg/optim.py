@@ -55,6 +55,13 @@ def _check_nonnegative(owner: str, **values: float) -> None:
             raise ValueError(f"{owner}: {name} must be >= 0, got {value}")
 
 
+def _like(buffer: np.ndarray | None, data: np.ndarray) -> np.ndarray | None:
+    """An optimizer state array in its parameter's dtype (after Module.to(), .double()...)."""
+    if buffer is None or buffer.dtype == data.dtype:
+        return buffer
+    return buffer.astype(data.dtype)
+
+
 class Optimizer:
     """Base class: holds the parameters, zero_grad() clears their gradients."""
 
@@ -114,7 +121,7 @@ class SGD(Optimizer):
             return
         buffers = None
         if self.momentum != 0:   # None: a parameter's first step; the kernel makes its buffer
-            buffers = [self.state.get(p, {}).get("momentum_buffer") for p in owners]
+            buffers = [_like(self.state.get(p, {}).get("momentum_buffer"), data) for p, data in zip(owners, arrays)]
         kernels.sgd_step(arrays, grads, buffers, float(self.lr), float(self.momentum),
                          float(self.dampening), float(self.weight_decay), bool(self.nesterov))
         if buffers is not None:
@@ -148,13 +155,16 @@ class Adam(Optimizer):
             if state is None:
                 state = self.state[p] = {"step": 0, "exp_avg": np.zeros_like(data),
                                          "exp_avg_sq": np.zeros_like(data)}
-            state["step"] += 1
+            for key in ("exp_avg", "exp_avg_sq"):
+                state[key] = _like(state[key], data)
             exp_avgs.append(state["exp_avg"])
             exp_avg_sqs.append(state["exp_avg_sq"])
-            steps.append(state["step"])
+            steps.append(state["step"] + 1)
         beta1, beta2 = self.betas
         kernels.adam_step(arrays, grads, exp_avgs, exp_avg_sqs, steps, float(self.lr), float(beta1),
                           float(beta2), float(self.eps), float(self.weight_decay))
+        for p in owners:   # counted once the update is done: a step that raised does not count
+            self.state[p]["step"] += 1
 
     def extra_repr(self) -> str:
         return f"lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay}"
