@@ -476,3 +476,17 @@ def test_gated_sequence_model_learns_to_remember_over_20_steps(cls, carry_bias, 
         accuracy = (head(output[-1]).data.argmax(axis=1) == label).mean()
     assert held_out < 0.3, held_out
     assert accuracy > 0.9, accuracy
+
+
+@pytest.mark.parametrize("module", [nn.RNN, nn.GRU, nn.LSTM])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_an_empty_batch_gives_empty_outputs_and_zero_parameter_gradients_as_torch(module, layers):
+    model = module(3, 5, num_layers=layers, dtype=np.float64, rng=0)
+    x = tg.Tensor(np.zeros((4, 0, 3)), requires_grad=True)
+    out, state = model(x)
+    h_n = state[0] if isinstance(state, tuple) else state
+    assert out.shape == (4, 0, 5) and h_n.shape == (layers, 0, 5)
+    (out.sum() + h_n.sum()).backward()
+    assert x.grad.shape == (4, 0, 3)
+    for name, p in model.named_parameters():
+        np.testing.assert_array_equal(p.grad, np.zeros_like(p.data), err_msg=name)

@@ -301,6 +301,8 @@ class _SequenceBase(Module):
         if x.dtype != self.weight_hh_l0.dtype:
             raise TypeError(f"{type(self).__name__}: input is {x.dtype} but the parameters are "
                             f"{self.weight_hh_l0.dtype}; convert one of them (e.g. x.astype(np.float32))")
+        if x.shape[1] == 0:   # an empty batch: the sequence kernels need N >= 1
+            return self._unroll_empty_batch(x, initial)
         segments = self._segments(x.shape[0])
         finals = []
         for layer in range(self.num_layers):
@@ -311,6 +313,23 @@ class _SequenceBase(Module):
             finals.append(final)
         final = tuple(F.stack([f[k] for f in finals]) for k in range(len(initial)))
         return x, final
+
+    def _unroll_empty_batch(self, x: Tensor, initial: tuple) -> tuple[Tensor, tuple]:
+        """N = 0, as torch: empty outputs; x and the states get empty gradients and the
+        parameters zero ones. Built from the cell steps, which take any batch size."""
+        finals = []
+        for layer in range(self.num_layers):
+            params = self.layer_parameters(layer)
+            state, outputs = tuple(s[layer] for s in initial), []
+            for t in range(x.shape[0]):
+                state = self._cell_step(x[t], state, *params)
+                outputs.append(state[0])
+            x = F.stack(outputs)
+            finals.append(state)
+        return x, tuple(F.stack([f[k] for f in finals]) for k in range(len(initial)))
+
+    def _cell_step(self, x_t: Tensor, state: tuple, weight_ih, weight_hh, bias_ih, bias_hh) -> tuple:
+        raise NotImplementedError
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -336,6 +355,9 @@ class RNN(_SequenceBase):
         out = ops.RNNSequence.apply(x, state[0], *params, nonlinearity=self.nonlinearity, **options)
         return out, (out[-1],)
 
+    def _cell_step(self, x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
+        return (rnn_step(F.linear(x_t, weight_ih, bias_ih), state[0], weight_hh, bias_hh, self.nonlinearity),)
+
     def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
         x = self._sequence(x)
         output, (h_n,) = self._unroll(x, (self._initial("h0", h0, x.shape[1]),))
@@ -354,6 +376,9 @@ class GRU(_SequenceBase):
         out = ops.GRUSequence.apply(x, state[0], *params, **options)
         return out, (out[-1],)
 
+    def _cell_step(self, x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
+        return (gru_step(F.linear(x_t, weight_ih, bias_ih), state[0], weight_hh, bias_hh),)
+
     def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
         x = self._sequence(x)
         output, (h_n,) = self._unroll(x, (self._initial("h0", h0, x.shape[1]),))
@@ -370,6 +395,9 @@ class LSTM(_SequenceBase):
         out = ops.LSTMSequence.apply(x, state[0], state[1], *params, **options)   # [h_0 .. h_{T-1}, c_{T-1}]
         steps = x.shape[0]
         return out[:steps], (out[steps - 1], out[steps])
+
+    def _cell_step(self, x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
+        return lstm_step(x_t, state[0], state[1], weight_ih, weight_hh, bias_ih, bias_hh)
 
     def forward(self, x: Any, state: tuple | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         x = self._sequence(x)
