@@ -131,6 +131,24 @@ def test_clip_with_tensor_bounds_gives_the_bounds_their_gradient_as_torch_clamp(
     np.testing.assert_array_equal(x.clip(max=hi).data, [-2.0, 0.5, 1.0, -1.0])
 
 
+def test_clip_with_tensor_bounds_keeps_x_dtype_and_handles_nan_as_torch_clamp():
+    x = tg.Tensor(np.array([1.0, 2.0, 3.0], np.float32), requires_grad=True)
+    assert x.clip(tg.Tensor(np.array([2, 2, 2])), None).dtype == np.float32   # an int bound
+    assert x.clip(tg.Tensor(np.array(2.0)), 2.5).dtype == np.float32          # a float64 bound
+    # NaN in x or in a bound: NaN out, and no gradient to x or the bounds there (torch 2.13)
+    x = tg.Tensor(np.array([1.0, np.nan, 3.0]), requires_grad=True)
+    lo = tg.Tensor(np.array([np.nan, 2.0, 2.0]), requires_grad=True)
+    hi = tg.Tensor(np.array([2.5, 2.5, 2.5]), requires_grad=True)
+    out = x.clip(lo, hi)
+    np.testing.assert_array_equal(out.data, [np.nan, np.nan, 2.5])
+    out.backward(np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(lo.grad, [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(hi.grad, [0.0, 0.0, 3.0])
+    with pytest.raises(TypeError, match="clip: max must be a number, a numpy array, a Tensor or None; got str"):
+        x.clip(lo, "a")
+
+
 def test_clip_with_a_numpy_array_bound_broadcasts_and_is_a_constant():
     x = np.array([[-2.0, 0.5], [3.0, 0.25]])
     out = tg.Tensor(x).clip(np.array([0.0, 1.0]), 2.0)

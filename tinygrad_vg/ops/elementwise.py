@@ -146,6 +146,23 @@ class Abs(Function):
         return (grad_out * np.sign(self.x),)
 
 
+def _check_bound(name: str, bound, x: np.ndarray) -> None:
+    """A clip bound that is not a Tensor: None, a real number, or an int/float array that
+    broadcasts to x's shape; anything else raises, naming what is accepted."""
+    if bound is None:
+        return
+    if isinstance(bound, (bool, np.bool_)) or not isinstance(bound, (int, float, np.number, np.ndarray)):
+        raise TypeError(f"clip: {name} must be a number, a numpy array, a Tensor or None; "
+                        f"got {type(bound).__name__}")
+    if isinstance(bound, np.ndarray):
+        if bound.dtype.kind not in "iuf":
+            raise TypeError(f"clip: {name} has dtype {bound.dtype}; accepted: int or float arrays")
+        _check_broadcast("clip", x, bound)
+        if np.broadcast_shapes(x.shape, bound.shape) != x.shape:
+            raise ValueError(f"clip: {name} has shape {bound.shape}, which does not broadcast "
+                             f"to x's shape {x.shape}")
+
+
 class Clip(Function):
     """y = min(max(x, lo), hi);  grad_x = grad_out where lo <= x <= hi, else 0"""
 
@@ -153,18 +170,7 @@ class Clip(Function):
         if lo is None and hi is None:
             raise ValueError("clip: give at least one of min and max")
         for name, bound in (("min", lo), ("max", hi)):
-            if bound is None:
-                continue
-            if isinstance(bound, (bool, np.bool_)) or not isinstance(bound, (int, float, np.number, np.ndarray)):
-                raise TypeError(f"clip: {name} must be a number, a numpy array, a Tensor or None; "
-                                f"got {type(bound).__name__}")
-            if isinstance(bound, np.ndarray):
-                if bound.dtype.kind not in "iuf":
-                    raise TypeError(f"clip: {name} has dtype {bound.dtype}; accepted: int or float arrays")
-                _check_broadcast("clip", x, bound)
-                if np.broadcast_shapes(x.shape, bound.shape) != x.shape:
-                    raise ValueError(f"clip: {name} has shape {bound.shape}, which does not broadcast "
-                                     f"to x's shape {x.shape}")
+            _check_bound(name, bound, x)
         self.x, self.lo, self.hi = x, lo, hi
         return np.clip(x, lo, hi).astype(x.dtype, copy=False)
 
@@ -185,11 +191,24 @@ def clip(x, lo=None, hi=None):
     if not (isinstance(lo, Tensor) or isinstance(hi, Tensor)):
         return Clip.apply(x, lo=lo, hi=hi)
     from .shape import Where
-    y = x
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    bounds = []
+    for name, b in (("min", lo), ("max", hi)):   # bounds in x's dtype, as torch.clamp keeps it
+        if isinstance(b, Tensor):
+            bounds.append(b if b.dtype == x.dtype else b.astype(x.dtype))
+        else:
+            _check_bound(name, b, x.data)
+            bounds.append(None if b is None else Tensor(np.asarray(b, dtype=x.dtype)))
+    lo, hi = bounds
+    y, nan = x, np.isnan(x.data)
     if lo is not None:
-        y = Where.apply(lo, y, cond=(y < lo).data)
+        y = Where.apply(lo, y, cond=(y.data < lo.data))
+        nan = nan | np.isnan(lo.data)
     if hi is not None:
-        y = Where.apply(hi, y, cond=(y > hi).data)
+        y = Where.apply(hi, y, cond=(y.data > hi.data))
+        nan = nan | np.isnan(hi.data)
+    if nan.any():   # NaN in x or a bound: NaN out, and no gradient to anyone there (torch)
+        y = Where.apply(np.full((), np.nan, dtype=x.dtype), y, cond=nan)
     return y
 
 
