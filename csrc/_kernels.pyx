@@ -337,7 +337,8 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None):
                 dims[0], dims[1] = m, n
                 return _matmul_run(pa, pb, <cnp.ndarray> cnp.PyArray_EMPTY(2, dims, typenum, 0),
                                    t_a, t_b, <int> m, <int> n, <int> k)
-            if _matmul_operand_ok(out, typenum) and cnp.PyArray_ISWRITEABLE(<cnp.ndarray> out):
+            if (_matmul_operand_ok(out, typenum) and cnp.PyArray_ISWRITEABLE(<cnp.ndarray> out)
+                    and not np.may_share_memory(out, a) and not np.may_share_memory(out, b)):
                 po = <cnp.ndarray> out
                 if cnp.PyArray_DIM(po, 0) == m and cnp.PyArray_DIM(po, 1) == n:
                     return _matmul_run(pa, pb, po, t_a, t_b, <int> m, <int> n, <int> k)
@@ -348,9 +349,10 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None):
     a, b = _contiguous(a, _order_of(a)), _contiguous(b, _order_of(b))
     if out is None:
         return _matmul_run(a, b, np.empty((m, n), dtype=a.dtype), t_a, t_b, <int> m, <int> n, <int> k)
-    if out.flags.aligned:
+    if out.flags.aligned and not np.may_share_memory(out, a) and not np.may_share_memory(out, b):
         return _matmul_run(a, b, out, t_a, t_b, <int> m, <int> n, <int> k)
-    # BLAS gets an aligned buffer; the result is copied into the caller's out
+    # BLAS gets an aligned buffer that no operand overlaps (gemm must not write what it
+    # reads, e.g. out=a); the result is copied into the caller's out
     out[...] = _matmul_run(a, b, np.empty((m, n), dtype=a.dtype, order=_order_of(out)), t_a, t_b,
                            <int> m, <int> n, <int> k)
     return out

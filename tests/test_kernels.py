@@ -520,6 +520,20 @@ def test_matmul_odd_operands(kernel_impl):
         kernel_impl.matmul(a, [[1.0]])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_into_an_out_that_is_an_operand(kernel_impl, dtype):
+    """out=a, out=b, or a view of one: gemm must not write what it reads; the result is the
+    product of the operands as they were, as numpy's matmul gives."""
+    rng = np.random.default_rng(16)
+    a, b = rng.standard_normal((6, 6)).astype(dtype), rng.standard_normal((6, 6)).astype(dtype)
+    for target, args, want in [("a", lambda x: (x, b), a @ b), ("b", lambda x: (a, x), a @ b),
+                               ("a.T", lambda x: (x, x, False, True), a @ a.T)]:
+        x = (b if target == "b" else a).copy()
+        got = kernel_impl.matmul(*args(x), out=x)
+        assert got is x
+        np.testing.assert_allclose(x, want, rtol=1e-5 if dtype == np.float32 else 1e-12, err_msg=target)
+
+
 def test_matmul_truthy_transpose_flags(kernel_impl):
     rng = np.random.default_rng(14)
     a, b = rng.standard_normal((3, 4)), rng.standard_normal((5, 3))

@@ -319,7 +319,7 @@ def test_bad_out_nonlinearity_and_backward_arguments_are_refused():
             impl.lstm_sequence_forward(*args, out=np.empty((3, 2, 2), np.float32))
         with pytest.raises(ValueError, match=r"out must have shape \(3, 2, 2\) \(T, N, H\); got \(3, 2, 3\)"):
             impl.lstm_sequence_forward(*args, out=np.empty((3, 2, 3)))
-        with pytest.raises(ValueError, match=r"out must be a writeable C-contiguous array"):
+        with pytest.raises(ValueError, match=r"out must be a writeable, aligned C-contiguous array"):
             impl.lstm_sequence_forward(*args, out=np.empty((2, 3, 2)).transpose(1, 0, 2))
         rnn = make_rnn_args()
         rnn[0] = np.ones((3, 2, 2))   # D = H: x itself would fit as out
@@ -373,3 +373,23 @@ def test_private_loops_refuse_mismatched_buffers_instead_of_crashing(compiled):
     with pytest.raises(ValueError, match="segment starts must increase"):
         _recurrent._rnn_forward(x, h0[:, :2], np.ones((2, 3)), np.ones((2, 2)), bias[:2], True, False, 4,
                                 h, np.array([0, 5], np.intp), np.empty((2, 2, 2)))
+
+
+def _unaligned(a: np.ndarray) -> np.ndarray:
+    """a copy of a whose data starts one byte past an aligned address"""
+    raw = np.zeros(a.nbytes + 1, np.uint8)[1:]
+    out = raw.view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned
+    return out
+
+
+def test_unaligned_inputs_are_copied_and_an_unaligned_out_is_refused():
+    for impl in impls():
+        args = lstm_args()
+        want = impl.lstm_sequence_forward(*args)
+        got = impl.lstm_sequence_forward(*[_unaligned(a) if a is not None else a for a in args])
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+        with pytest.raises(ValueError, match=r"out must be a writeable, aligned C-contiguous array"):
+            impl.lstm_sequence_forward(*args, out=_unaligned(np.empty_like(want[0])))

@@ -69,7 +69,8 @@ def block_steps(batch: int, steps: int) -> int:
 # ---------------------------------------------------------------- checks and allocation
 
 def _array(value: Any, kernel: str, name: str, dtype: np.dtype | None = None) -> np.ndarray:
-    """value as a C-contiguous float32/float64 array (of dtype, when given), or a TypeError."""
+    """value as an aligned C-contiguous float32/float64 array (of dtype, when given; copied
+    when it is not: the C loops read it through typed pointers), or a TypeError."""
     if not isinstance(value, np.ndarray):
         raise TypeError(f"{kernel}: {name} must be a numpy array (float32 or float64); "
                         f"got {type(value).__name__}")
@@ -78,7 +79,8 @@ def _array(value: Any, kernel: str, name: str, dtype: np.dtype | None = None) ->
     if dtype is not None and value.dtype != dtype:
         raise TypeError(f"{kernel}: {name} is {value.dtype} but x is {dtype}; "
                         "all arrays must have one dtype (float32 or float64)")
-    return value if value.flags.c_contiguous else np.ascontiguousarray(value)
+    flags = value.flags
+    return value if flags.c_contiguous and flags.aligned else np.array(value, order="C")
 
 
 def _shaped(value: Any, kernel: str, name: str, dtype: np.dtype, shape: tuple, letters: str) -> np.ndarray:
@@ -150,8 +152,8 @@ def _out(kernel: str, name: str, value: Any, dtype: np.dtype, shape: tuple, inpu
                         f"got {getattr(value, 'dtype', type(value).__name__)}")
     if value.shape != shape:
         raise ValueError(f"{kernel}: {name} must have shape {shape} (T, N, H); got {value.shape}")
-    if not value.flags.c_contiguous or not value.flags.writeable:
-        raise ValueError(f"{kernel}: {name} must be a writeable C-contiguous array")
+    if not value.flags.c_contiguous or not value.flags.writeable or not value.flags.aligned:
+        raise ValueError(f"{kernel}: {name} must be a writeable, aligned C-contiguous array")
     if any(a is not None and np.may_share_memory(value, a) for a in inputs):
         raise ValueError(f"{kernel}: {name} shares memory with an input; give a separate array")
     return value
