@@ -293,11 +293,12 @@ def test_active_backend_is_reported_and_used():
         assert getattr(kernels.reference, name).__name__ == name
 
 
-def _import_kernels(backend: str, hide_extension: bool = False) -> subprocess.CompletedProcess:
+def _import_kernels(backend: str, hide_extension: str | None = None,
+                    module: str = "kernels") -> subprocess.CompletedProcess:
     code = "import sys\n"
-    if hide_extension:  # as if the extension had never been built
-        code += "sys.modules['tinygrad_vg._kernels'] = None\n"
-    code += "from tinygrad_vg import kernels\nprint(kernels.BACKEND)\n"
+    if hide_extension:  # as if that extension had never been built
+        code += f"sys.modules['tinygrad_vg.{hide_extension}'] = None\n"
+    code += f"from tinygrad_vg import {module}\nprint({module}.BACKEND)\n"
     env = {**os.environ, "TINYGRAD_VG_BACKEND": backend}
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
@@ -309,11 +310,13 @@ def test_unknown_backend_raises_value_error():
     assert "ValueError" in result.stderr and "accepted: compiled, numpy" in result.stderr
 
 
-def test_missing_extension_is_loud():
-    result = _import_kernels("compiled", hide_extension=True)
+@pytest.mark.parametrize("extension, module", [("_kernels", "kernels"), ("_recurrent", "sequence_kernels")])
+def test_missing_extension_is_loud(extension, module):
+    result = _import_kernels("compiled", extension, module)
     assert result.returncode != 0
-    assert "ImportError" in result.stderr and "make venv" in result.stderr
-    result = _import_kernels("numpy", hide_extension=True)  # numpy asked for: fine
+    assert "ImportError" in result.stderr and f"(tinygrad_vg.{extension}) are not built" in result.stderr
+    assert "make venv" in result.stderr
+    result = _import_kernels("numpy", extension, module)  # numpy asked for: fine
     assert result.returncode == 0 and result.stdout.strip() == "numpy", result.stderr
 
 

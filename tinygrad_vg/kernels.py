@@ -214,12 +214,18 @@ BACKEND = os.environ.get("TINYGRAD_VG_BACKEND", "compiled").strip().lower() or "
 if BACKEND not in BACKENDS:
     raise ValueError(f"TINYGRAD_VG_BACKEND={os.environ['TINYGRAD_VG_BACKEND']!r} is not a "
                      f"kernel backend; accepted: {', '.join(BACKENDS)}")
+
+
+def not_built(what: str, module: str, error: Exception) -> ImportError:
+    """The error for a missing extension under the compiled backend: never a silent fallback."""
+    return ImportError(
+        f"tinygrad_vg: the compiled {what} ({module}) are not built. Build them with `make venv` or "
+        "`pip install -e .` (needs a C compiler), or set TINYGRAD_VG_BACKEND=numpy to use the "
+        f"numpy kernels. ({error})")
+
+
 if BACKEND == "compiled" and compiled is None:
-    raise ImportError(
-        "tinygrad_vg: the compiled kernels (tinygrad_vg._kernels) are not built. Build them "
-        "with `make venv` or `pip install -e .` (needs a C compiler), or set "
-        f"TINYGRAD_VG_BACKEND=numpy to use the numpy kernels. ({_compiled_error})"
-    )
+    raise not_built("kernels", "tinygrad_vg._kernels", _compiled_error)
 
 _active = compiled if BACKEND == "compiled" else reference
 tanh_forward = _active.tanh_forward

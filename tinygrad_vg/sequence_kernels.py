@@ -927,10 +927,7 @@ reference = SequenceKernels(NumpyLoops, "numpy")
 BACKEND = kernels.BACKEND
 
 if BACKEND == "compiled" and compiled is None:
-    raise ImportError(
-        "tinygrad_vg: the compiled sequence kernels (tinygrad_vg._recurrent) are not built. Build "
-        "them with `make venv` or `pip install -e .` (needs a C compiler), or set "
-        f"TINYGRAD_VG_BACKEND=numpy to use the numpy kernels. ({_compiled_error})")
+    raise kernels.not_built("sequence kernels", "tinygrad_vg._recurrent", _compiled_error)
 
 _active = compiled if BACKEND == "compiled" else reference
 rnn_sequence_forward = _active.rnn_sequence_forward
