@@ -385,3 +385,72 @@ def test_hooks_get_a_read_only_gradient_and_the_seed_is_not_aliased():
     y.register_hook(lambda g: g * 5)
     y.backward(seed)
     np.testing.assert_array_equal(seed, [1.0, 1.0])
+
+
+class _ReturnsSaved(tg.Function):
+    """A custom op whose backward hands out an array it also keeps (as user ops may)."""
+
+    def forward(self, x):
+        self.kept = np.full(x.shape, 2.0)
+        return x * 2.0
+
+    def backward(self, grad_out):
+        return (self.kept,)
+
+
+def test_a_fresh_gradient_nobody_else_holds_becomes_the_leaf_grad_without_a_copy():
+    # the op's freshly computed weight gradient is kept as .grad, not copied (what saves a
+    # copy of every weight per step); seen through a weakref, which does not hold the array
+    made = []
+    original = tg.ops.Linear.backward
+
+    def spy(self, grad_out):
+        grads = original(self, grad_out)
+        made.extend(weakref.ref(g) for g in grads[1:])
+        return grads
+
+    w, bias = leaf(np.ones((3, 2))), leaf(np.ones(3))
+    tg.ops.Linear.backward = spy
+    try:
+        F.linear(tg.Tensor(np.ones((4, 2))), w, bias).backward(np.ones((4, 3)))
+    finally:
+        tg.ops.Linear.backward = original
+    assert w.grad is made[0]() and bias.grad is made[1]()
+    np.testing.assert_array_equal(w.grad, np.full((3, 2), 4.0))
+
+
+def test_a_gradient_array_someone_else_holds_is_copied_into_the_leaf():
+    x = leaf([1.0, 2.0])
+    y = _ReturnsSaved.apply(x)
+    y.backward(np.ones(2), retain_graph=True)   # the node still holds the array it returned
+    x.grad *= 50.0                              # e.g. clip_grad_norm_, in place
+    x.grad = None
+    y.backward(np.ones(2))
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0])
+    kept_by_hook = []
+    z = leaf([1.0, 2.0])
+    replacement = np.array([5.0, 6.0])
+    z.register_hook(lambda g: replacement)          # the caller still holds what the hook returns
+    (z * 1.0).backward(np.ones(2))
+    assert not np.shares_memory(z.grad, replacement)
+    z.grad[0] = 0.0
+    np.testing.assert_array_equal(replacement, [5.0, 6.0])
+    w = leaf([1.0, 2.0])
+    w.register_hook(lambda g: kept_by_hook.append(g))   # a hook keeps a (read-only) view
+    (w * 3.0).backward(np.ones(2))
+    assert not np.shares_memory(w.grad, kept_by_hook[0])
+
+
+def test_one_gradient_array_handed_to_several_leaves_and_the_seed_are_never_shared():
+    # Add returns its upstream gradient, the seed itself, for both inputs: one of them may
+    # keep the array, the other must get a copy; in-place edits of one never reach the other
+    a, b, c = leaf([1.0, 2.0]), leaf([3.0, 4.0]), leaf([5.0, 6.0])
+    (a + b + c).backward(np.array([1.0, 1.0]))
+    arrays = [a.grad, b.grad, c.grad]
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert not np.shares_memory(arrays[i], arrays[j])
+    a.grad += 1.0
+    b.grad *= 3.0
+    np.testing.assert_array_equal(c.grad, [1.0, 1.0])
+    np.testing.assert_array_equal(a.grad, [2.0, 2.0])

@@ -24,6 +24,7 @@ Design:
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 from contextlib import contextmanager
 from functools import wraps
@@ -306,8 +307,30 @@ def backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> None:
         return
     leaves: dict[int, list] = {}     # id -> [tensor, summed gradient]
     _backprop(root.node, grad, leaves, retain_graph)
-    for t, g in leaves.values():
-        t._accumulate(_apply_hooks(t._hooks, g) if t._hooks else g)
+    del grad
+    while leaves:
+        t, g = leaves.popitem()[1]   # popped: the dict no longer counts as a holder of g
+        if t._hooks:
+            g = _apply_hooks(t._hooks, g)
+        owned = _refs(g) <= _PRIVATE_REFS   # not inside the call below: its arguments count too
+        t._accumulate(g, owned)
+
+
+def _refs(a: Any) -> int:
+    return sys.getrefcount(a)
+
+
+def _calibrate() -> int:
+    a = np.empty(0)
+    return _refs(a)
+
+
+# How many references an array has when only the caller's local variable holds it, counted
+# by _refs as backward calls it. A leaf's summed gradient with no more than that (not a view
+# either, checked by _accumulate) is held by nobody else: not by another leaf (Add hands one
+# array to both inputs), a node, a hook or a view, so the leaf may keep it as .grad without a
+# copy. Where reference counts are not available (not CPython) every gradient is copied.
+_PRIVATE_REFS = _calibrate() if hasattr(sys, "getrefcount") else 0
 
 
 def _backprop(root: Function, grad: np.ndarray, leaves: dict, retain_graph: bool,

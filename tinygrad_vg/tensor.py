@@ -106,10 +106,16 @@ class Tensor:
                                  f"(the tensor's shape); got shape {grad.shape}")
         autograd.backward(self, grad, retain_graph=retain_graph)
 
-    def _accumulate(self, grad: np.ndarray) -> None:
-        # the stored gradient is always a fresh array of our dtype: it never aliases another's
+    def _accumulate(self, grad: np.ndarray, owned: bool = False) -> None:
+        # The stored gradient is always an array of our dtype that aliases no other: a copy,
+        # unless the engine found that nobody else holds `grad` (owned=True, see
+        # autograd._PRIVATE_REFS) and it is a whole, writeable array: then it is kept as is.
         if self.grad is None:
-            self.grad = np.array(grad, dtype=self.data.dtype, copy=True)
+            if (owned and type(grad) is np.ndarray and grad.base is None and grad.dtype == self.data.dtype
+                    and grad.flags.writeable):
+                self.grad = grad
+            else:
+                self.grad = np.array(grad, dtype=self.data.dtype, copy=True)
         else:
             self.grad = self.grad + grad.astype(self.data.dtype, copy=False)
 
