@@ -145,6 +145,11 @@ static void tg_act_grad_##S(const T *g, const T *y, T *gz, ptrdiff_t n, int code
     else if (code == 3) tg_relu_backward_##S(g, y, gz, n);                                    \
 }                                                                                             \
                                                                                               \
+/* out = a + b elementwise; out may be a (then a += b in place) but not b */                  \
+TG_CLONES static void tg_add_##S(const T *a, const T *TG_RESTRICT b, T *out, ptrdiff_t n) {   \
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = a[i] + b[i];                                   \
+}                                                                                             \
+                                                                                              \
 /* out[j] = sum over rows i of g[i, j], rows added in order (as numpy's sum(axis=0)) */       \
 TG_CLONES static void tg_column_sums_##S(const T *TG_RESTRICT g, ptrdiff_t rows,              \
                                          ptrdiff_t cols, T *TG_RESTRICT out) {                \

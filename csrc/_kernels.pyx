@@ -64,6 +64,8 @@ cdef extern from "_kernel_loops.h" nogil:
     void tg_act_grad_d(const double *g, const double *y, double *gz, Py_ssize_t n, int code)
     void tg_column_sums_f(const float *g, Py_ssize_t rows, Py_ssize_t cols, float *out)
     void tg_column_sums_d(const double *g, Py_ssize_t rows, Py_ssize_t cols, double *out)
+    void tg_add_f(const float *a, const float *b, float *out, Py_ssize_t n)
+    void tg_add_d(const double *a, const double *b, double *out, Py_ssize_t n)
     void tg_sgd_f(float *p, const float *grad, float *buf, Py_ssize_t n, float lr, float momentum,
                   float damp, float weight_decay, int use_decay, int use_momentum, int nesterov,
                   int first)
@@ -411,6 +413,10 @@ cdef inline bint _linear_ok(object x, object weight, object bias) noexcept:
     return bias is None or _vector_ok(bias, typenum, cnp.PyArray_DIM(<cnp.ndarray> weight, 0))
 
 
+cdef inline bint _square(object weight) noexcept:
+    return cnp.PyArray_DIM(<cnp.ndarray> weight, 0) == cnp.PyArray_DIM(<cnp.ndarray> weight, 1)
+
+
 cdef tuple _linear_slow(object x, object weight, object bias, object activation):
     x, weight, bias = _args.linear_args(x, weight, bias, activation)
     if max(x.shape[0], x.shape[1], weight.shape[0]) > INT_MAX:
@@ -419,16 +425,27 @@ cdef tuple _linear_slow(object x, object weight, object bias, object activation)
             None if bias is None else _contiguous(bias, "C"))
 
 
-def linear_act_forward(x, weight, bias=None, activation=None):
-    """y = f(x @ weight^T + bias); x (N, D_in), weight (D_out, D_in), bias (D_out,) or None"""
+cdef inline void _add(int typenum, void *a, void *b, void *out, Py_ssize_t n) noexcept nogil:
+    if typenum == NPY_FLOAT:
+        tg_add_f(<float *> a, <float *> b, <float *> out, n)
+    else:
+        tg_add_d(<double *> a, <double *> b, <double *> out, n)
+
+
+def linear_act_forward(x, weight, bias=None, activation=None, residual=False):
+    """y = f(x @ weight^T + bias); x (N, D_in), weight (D_out, D_in), bias (D_out,) or None.
+    residual=True (square weight): the pair (y, x + y)"""
     cdef int code = _activation_code(activation)
-    cdef cnp.ndarray px, pw, y
+    cdef cnp.ndarray px, pw, y, s
     cdef cnp.npy_intp dims[2]
     cdef int n, d_in, d_out, typenum
     cdef void *pb = NULL
     cdef void *py
     if not _linear_ok(x, weight, bias):
         x, weight, bias = _linear_slow(x, weight, bias, activation)
+    if residual is not False and (residual is not True or not _square(weight)):
+        _args.check_residual(weight, residual)   # raises unless a numpy bool of a square weight
+        residual = bool(residual)
     px, pw = <cnp.ndarray> x, <cnp.ndarray> weight
     n, d_in, d_out = cnp.PyArray_DIM(px, 0), cnp.PyArray_DIM(px, 1), cnp.PyArray_DIM(pw, 0)
     typenum = cnp.PyArray_TYPE(px)
@@ -438,7 +455,7 @@ def linear_act_forward(x, weight, bias=None, activation=None):
     else:
         y = <cnp.ndarray> cnp.PyArray_ZEROS(2, dims, typenum, 0)
     if n == 0 or d_out == 0:
-        return y
+        return (y, _new_matrix(y, typenum, False)) if residual else y
     if bias is not None:
         pb = cnp.PyArray_DATA(<cnp.ndarray> bias)
     py = cnp.PyArray_DATA(y)
@@ -451,7 +468,12 @@ def linear_act_forward(x, weight, bias=None, activation=None):
             tg_bias_act_f(<float *> py, <const float *> pb, n, d_out, code)
         else:
             tg_bias_act_d(<double *> py, <const double *> pb, n, d_out, code)
-    return y
+    if not residual:
+        return y
+    s = _new_matrix(y, typenum, True)
+    with nogil:
+        _add(typenum, cnp.PyArray_DATA(px), py, cnp.PyArray_DATA(s), <Py_ssize_t> n * d_out)
+    return y, s
 
 
 cdef inline cnp.ndarray _new_matrix(cnp.ndarray like, int typenum, bint empty):
@@ -461,9 +483,11 @@ cdef inline cnp.ndarray _new_matrix(cnp.ndarray like, int typenum, bint empty):
     return <cnp.ndarray> cnp.PyArray_ZEROS(2, cnp.PyArray_DIMS(like), typenum, 0)
 
 
-def linear_act_backward(grad_out, x, weight, y, activation=None, need_x=True, need_w=True, need_b=True):
+def linear_act_backward(grad_out, x, weight, y, activation=None, need_x=True, need_w=True, need_b=True,
+                        residual=False):
     """grad_z = grad_out * f'(z) (from y); grad_x = grad_z @ weight, grad_w = grad_z^T @ x,
-    grad_b = grad_z summed over rows; each None unless asked for (need_*)"""
+    grad_b = grad_z summed over rows; each None unless asked for (need_*).
+    residual=True (square weight): grad_out is added to grad_x (the skip path)"""
     cdef int code = _activation_code(activation)
     cdef bint want_x = need_x, want_w = need_w, want_b = need_b, full
     cdef cnp.ndarray px, pw, pg, py, gz
@@ -479,6 +503,9 @@ def linear_act_backward(grad_out, x, weight, y, activation=None, need_x=True, ne
         grad_out, x, weight, y = _args.linear_backward_args(grad_out, x, weight, y, activation)
         x, weight, _ = _linear_slow(x, weight, None, activation)
         grad_out, y = _contiguous(grad_out, "C"), _contiguous(y, "C")
+    if residual is not False and (residual is not True or not _square(weight)):
+        _args.check_residual(weight, residual)
+    cdef bint skip = residual   # the skip path's gradient goes into grad_x
     px, pw, pg, py = <cnp.ndarray> x, <cnp.ndarray> weight, <cnp.ndarray> grad_out, <cnp.ndarray> y
     n, d_in, d_out = cnp.PyArray_DIM(px, 0), cnp.PyArray_DIM(px, 1), cnp.PyArray_DIM(pw, 0)
     typenum = cnp.PyArray_TYPE(px)
@@ -508,6 +535,8 @@ def linear_act_backward(grad_out, x, weight, y, activation=None, need_x=True, ne
             # grad_x (C, N x D_in) is the column-major D_in x N matrix W^T grad_z^T
             _gemm(typenum, b"N"[0], b"N"[0], d_in, n, d_out, cnp.PyArray_DATA(pw), d_in, z, d_out,
                   cnp.PyArray_DATA(gx), d_in)
+        if want_x and skip:
+            _add(typenum, cnp.PyArray_DATA(gx), cnp.PyArray_DATA(pg), cnp.PyArray_DATA(gx), <Py_ssize_t> n * d_in)
         if want_w and full:
             # grad_W (C, D_out x D_in) is the column-major D_in x D_out matrix x^T grad_z
             _gemm(typenum, b"N"[0], b"T"[0], d_in, d_out, n, cnp.PyArray_DATA(px), d_in, z, d_out,

@@ -391,6 +391,58 @@ def test_linear_act_small_and_empty(kernel_impl, act, dtype, n, d_in, d_out):
     assert some[0] is None and some[2] is None and some[1].shape == w.shape
 
 
+@st.composite
+def residual_cases(draw):
+    dtype = draw(dtypes)
+    n, d = draw(st.integers(0, 6)), draw(st.integers(0, 6))
+    elements = st.floats(-4, 4, width=np.dtype(dtype).itemsize * 8)
+    x, g = (draw(hnp.arrays(dtype, (n, d), elements=elements)) for _ in range(2))
+    w = draw(hnp.arrays(dtype, (d, d), elements=elements))
+    b = draw(st.none() | hnp.arrays(dtype, (d,), elements=elements))
+    layout = st.sampled_from(["C", "F", "strided", "reversed"])
+    x, w, g = (with_layout(a, draw(layout)) for a in (x, w, g))
+    return x, w, b, g, draw(st.sampled_from(LINEAR_ACTS))
+
+
+@given(case=residual_cases())
+def test_linear_act_residual_is_the_plain_kernel_plus_the_skip_path_exactly(kernel_impl, case):
+    # residual=True: forward gives (y, x + y), backward adds grad_out to grad_x; on each
+    # backend bit for bit the plain kernel's results with the sum done by numpy
+    x, w, b, g, act = case
+    before = [a.copy() for a in (x, w, g)]
+    y, total = kernel_impl.linear_act_forward(x, w, b, act, residual=True)
+    plain = kernel_impl.linear_act_forward(x, w, b, act)
+    np.testing.assert_array_equal(y, plain)
+    np.testing.assert_array_equal(total, x + plain)
+    assert total.dtype == x.dtype and total.flags.c_contiguous and not np.shares_memory(total, y)
+    got = kernel_impl.linear_act_backward(g, x, w, y, act, residual=True)
+    ref = kernel_impl.linear_act_backward(g, x, w, y, act)
+    np.testing.assert_array_equal(got[0], ref[0] + g)
+    np.testing.assert_array_equal(got[1], ref[1])
+    np.testing.assert_array_equal(got[2], ref[2])
+    only_w = kernel_impl.linear_act_backward(g, x, w, y, act, need_x=False, residual=True)
+    assert only_w[0] is None
+    np.testing.assert_array_equal(only_w[1], ref[1])
+    for a, a0 in zip((x, w, g), before):
+        np.testing.assert_array_equal(a, a0)   # inputs untouched
+
+
+def test_linear_act_residual_bad_input(kernel_impl):
+    x, w, g = np.ones((2, 3)), np.ones((4, 3)), np.ones((2, 4))
+    with pytest.raises(ValueError, match=r"residual=True adds x to the output, so the weight must be square.*\(4, 3\)"):
+        kernel_impl.linear_act_forward(x, w, None, "tanh", residual=True)
+    with pytest.raises(ValueError, match=r"weight must be square"):
+        kernel_impl.linear_act_backward(g, x, w, g, "tanh", residual=True)
+    square = np.ones((3, 3))
+    for bad in (1, "yes", None):
+        with pytest.raises(TypeError, match=r"residual must be True or False, got"):
+            kernel_impl.linear_act_forward(x, square, None, "tanh", residual=bad)
+        with pytest.raises(TypeError, match=r"residual must be True or False, got"):
+            kernel_impl.linear_act_backward(np.ones((2, 3)), x, square, np.ones((2, 3)), "tanh", residual=bad)
+    y, total = kernel_impl.linear_act_forward(x, square, None, "tanh", residual=np.bool_(True))
+    np.testing.assert_array_equal(total, x + y)
+
+
 def test_linear_act_bad_input(kernel_impl):
     f = kernel_impl.linear_act_forward
     x, w = np.ones((2, 3)), np.ones((4, 3))

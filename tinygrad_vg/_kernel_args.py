@@ -114,6 +114,16 @@ def linear_args(x: Any, weight: Any, bias: Any, activation: Any) -> tuple:
     return x, weight, bias
 
 
+def check_residual(weight: np.ndarray, residual: Any) -> None:
+    """residual=True adds x to the output (forward) and grad_out to grad_x (backward): the
+    weight must be square."""
+    if not isinstance(residual, (bool, np.bool_)):
+        raise TypeError(f"linear_act: residual must be True or False, got {residual!r}")
+    if residual and weight.shape[0] != weight.shape[1]:
+        raise ValueError(f"linear_act: residual=True adds x to the output, so the weight must be square "
+                         f"(D_out == D_in); got weight of shape {weight.shape}")
+
+
 def linear_backward_args(grad_out: Any, x: Any, weight: Any, y: Any, activation: Any) -> tuple:
     """(grad_out, x, weight, y): linear_args' checks, and grad_out and y (N, D_out) of x's dtype."""
     x, weight, _ = linear_args(x, weight, None, activation)

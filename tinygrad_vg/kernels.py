@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 from types import SimpleNamespace
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -113,10 +113,18 @@ class numpy_kernels:
 
     @staticmethod
     def linear_act_forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
-                           activation: Optional[str] = None) -> np.ndarray:
+                           activation: Optional[str] = None, residual: bool = False) -> Any:
         """y = f(x @ weight^T + bias); x (N, D_in), weight (D_out, D_in), bias (D_out,) or None;
-        f: None/"identity", "tanh", "sigmoid", "relu". A new C-ordered (N, D_out) array."""
+        f: None/"identity", "tanh", "sigmoid", "relu". A new C-ordered (N, D_out) array.
+        residual=True (square weight): the pair (y, x + y), a residual block's f output and sum."""
         x, weight, bias = _args.linear_args(x, weight, bias, activation)
+        _args.check_residual(weight, residual)
+        y = numpy_kernels._linear_act(x, weight, bias, activation)
+        return (y, np.add(x, y, out=np.empty_like(y))) if residual else y
+
+    @staticmethod
+    def _linear_act(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray],
+                    activation: Optional[str]) -> np.ndarray:
         y = np.matmul(x, weight.T, out=np.empty((x.shape[0], weight.shape[0]), dtype=x.dtype))
         if bias is not None:
             y += bias
@@ -131,10 +139,12 @@ class numpy_kernels:
     @staticmethod
     def linear_act_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, y: np.ndarray,
                             activation: Optional[str] = None, need_x: bool = True, need_w: bool = True,
-                            need_b: bool = True) -> tuple:
+                            need_b: bool = True, residual: bool = False) -> tuple:
         """grad_z = grad_out * f'(z), f' from the output y; grad_x = grad_z @ weight,
-        grad_w = grad_z^T @ x, grad_b = grad_z summed over rows; None where not needed."""
+        grad_w = grad_z^T @ x, grad_b = grad_z summed over rows; None where not needed.
+        residual=True (square weight): grad_x = grad_z @ weight + grad_out (the skip path)."""
         grad_out, x, weight, y = _args.linear_backward_args(grad_out, x, weight, y, activation)
+        _args.check_residual(weight, residual)
         if activation == "tanh":
             grad_z = numpy_kernels.tanh_backward(grad_out, y)
         elif activation == "sigmoid":
@@ -144,6 +154,8 @@ class numpy_kernels:
         else:
             grad_z = grad_out
         grad_x = (grad_z @ weight) if need_x else None
+        if residual and need_x:
+            grad_x += grad_out
         grad_w = (grad_z.T @ x) if need_w else None
         grad_b = grad_z.sum(axis=0) if need_b else None
         return grad_x, grad_w, grad_b

@@ -20,6 +20,7 @@ import numpy as np
 from .. import functional as F
 from ..autograd import is_grad_enabled
 from ..checkpoint import checkpoint
+from ..ops import LinearAct
 from ..tensor import Tensor
 from .init import INITIALIZERS, constant_
 from .activation import make_activation
@@ -62,7 +63,9 @@ class PlainBlock(Module):
             # one tape node for the whole layer, skip connection included (same values and
             # gradients as the separate ops)
             h = check_features(type(self).__name__, h, self.linear.in_features)
-            return F.linear_act(h, self.linear.weight, self.linear.bias, FUSED[self.activation], residual)
+            linear = self.linear   # F.linear_act's op, called directly: the activation name is known good
+            return LinearAct.apply(h, linear.weight, linear.bias, activation=FUSED[self.activation],
+                                   residual=residual)
         z = self.linear(h)
         if self.norm is not None:
             z = self.norm(z)
@@ -145,7 +148,8 @@ class DeepMLP(Module):
                 h = checkpoint(_run_blocks(segment), h, params=[p for b in segment for p in b.parameters()])
             return h
         for block in self.blocks:
-            h = block(h)
+            # Module.__call__ written out: without hooks it only calls forward
+            h = block(h) if block._forward_hooks or block._backward_hooks else block.forward(h)
         return h
 
     def extra_repr(self) -> str:

@@ -99,13 +99,16 @@ class LinearAct(Function):
         self.activation, self.weight, self.residual = activation, weight, residual
         if len(x_shape) == 2:   # the common case, without the reshapes (a few tenths of a us each)
             self.x2, self.x_shape = x, None
-            self.y = y = kernels.linear_act_forward(x, weight, bias, activation)
         else:
             self.x_shape = x_shape
-            self.x2 = x.reshape(-1, x_shape[-1])   # batch axes flattened: the kernels are 2-D
-            self.y = kernels.linear_act_forward(self.x2, weight, bias, activation)
-            y = self.y.reshape(x_shape[:-1] + (w_shape[0],))
-        return x + y if residual else y   # the sum is not saved: backward needs f's output y only
+            x = x.reshape(-1, x_shape[-1])   # batch axes flattened: the kernels are 2-D
+            self.x2 = x
+        out = kernels.linear_act_forward(x, weight, bias, activation, residual)
+        if residual:   # the kernel returns (y, x + y); the sum is not saved: backward needs y only
+            self.y, out = out
+        else:
+            self.y = out
+        return out if self.x_shape is None else out.reshape(x_shape[:-1] + (w_shape[0],))
 
     def backward(self, grad_out):
         needs = self.needs_grad
@@ -113,9 +116,7 @@ class LinearAct(Function):
             grad_out = grad_out.reshape(self.y.shape)
         grad_x, grad_w, grad_b = kernels.linear_act_backward(
             grad_out, self.x2, self.weight, self.y, self.activation,
-            need_x=needs[0], need_w=needs[1], need_b=len(needs) > 2 and needs[2])
+            need_x=needs[0], need_w=needs[1], need_b=len(needs) > 2 and needs[2], residual=self.residual)
         if grad_x is not None and self.x_shape is not None:
             grad_x = grad_x.reshape(self.x_shape)
-        if grad_x is not None and self.residual:
-            grad_x += grad_out.reshape(grad_x.shape)   # the skip path; grad_x is the kernel's fresh array
         return grad_x, grad_w, grad_b
