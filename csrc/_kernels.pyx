@@ -566,6 +566,13 @@ cdef inline bint _state_ok(object s, cnp.ndarray p, int typenum, int order, bint
             and (not writeable or cnp.PyArray_ISWRITEABLE(a)))
 
 
+cdef inline bint _apart(object a, object b) noexcept:
+    """contiguous arrays a and b occupy disjoint memory (by their byte ranges)"""
+    cdef char *pa = <char *> cnp.PyArray_DATA(<cnp.ndarray> a)
+    cdef char *pb = <char *> cnp.PyArray_DATA(<cnp.ndarray> b)
+    return (pa + cnp.PyArray_NBYTES(<cnp.ndarray> a) <= pb or pb + cnp.PyArray_NBYTES(<cnp.ndarray> b) <= pa)
+
+
 cdef inline int _param_order(object p) noexcept:
     """p's flat order (0 C, 1 F) if p is a plain writeable contiguous array, else -1"""
     cdef cnp.ndarray a
@@ -636,8 +643,10 @@ def sgd_step(params, grads, momentum_buffers, lr, momentum=0.0, dampening=0.0, w
             p = <cnp.ndarray> params[i]
             typenum = cnp.PyArray_TYPE(p)
             if not _state_ok(grads[i], p, typenum, order, False) or (
-                    use_momentum and bufs[i] is not None and not _state_ok(bufs[i], p, typenum, order, True)):
-                fast = False
+                    use_momentum and bufs[i] is not None and not (
+                        _state_ok(bufs[i], p, typenum, order, True) and _apart(bufs[i], p)
+                        and _apart(bufs[i], grads[i]))):
+                fast = False   # the slow path checks again, exactly, and raises what is wrong
                 break
     else:
         fast = False
@@ -700,6 +709,9 @@ cdef void _adam_one(cnp.ndarray p, cnp.ndarray g, cnp.ndarray m, cnp.ndarray v, 
         _adam_loop(typenum, pp, pg, pm, pv, n, step_size, beta1, c1, beta2, c2, bias2, eps, weight_decay)
 
 
+cdef object MAX_STEP = _args.MAX_STEP
+
+
 def adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps, weight_decay=0.0):
     """Adam (torch.optim.Adam, L2 weight decay) in place over lists of parameters, gradients
     and moments; steps[i] is parameter i's step count t including this step:
@@ -725,7 +737,10 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps
             if (not _state_ok(grads[i], p, typenum, order, False)
                     or not _state_ok(exp_avgs[i], p, typenum, order, True)
                     or not _state_ok(exp_avg_sqs[i], p, typenum, order, True)
-                    or type(t) is not int or t < 1):
+                    or not (_apart(exp_avgs[i], p) and _apart(exp_avgs[i], grads[i])
+                            and _apart(exp_avg_sqs[i], p) and _apart(exp_avg_sqs[i], grads[i])
+                            and _apart(exp_avgs[i], exp_avg_sqs[i]))
+                    or type(t) is not int or t < 1 or t > MAX_STEP):
                 fast = False
                 break
     else:

@@ -761,8 +761,14 @@ def test_sgd_step_bad_input(kernel_impl):
         f([p], [g], [frozen], 0.1, 0.9)
     with pytest.raises(ValueError, match=r"sgd_step: momentum_buffers\[1\] has shape \(2,\) but params\[1\] has"):
         f([p, p.copy()], [g, g], [None, np.ones(2)], 0.1, 0.9)
+    # a momentum buffer that is (part of) the gradient or the parameter: the result would
+    # depend on the order of the writes, so it is refused
+    for buf in (g, g[:, :], p):
+        with pytest.raises(ValueError, match=r"sgd_step: momentum_buffers\[0\] shares memory with (grads|params)\[0\]"):
+            f([p], [g], [buf], 0.1, 0.9)
     # nothing was touched by the calls that raised
     np.testing.assert_array_equal(p, np.ones((2, 3)))
+    np.testing.assert_array_equal(g, np.ones((2, 3)))
 
 
 def test_adam_step_bad_input(kernel_impl):
@@ -771,9 +777,9 @@ def test_adam_step_bad_input(kernel_impl):
     state = lambda: np.zeros(3)   # noqa: E731
     with pytest.raises(ValueError, match=r"adam_step: 1 params but 2 steps"):
         f([p], [p], [state()], [state()], [1, 1], 0.1, 0.9, 0.999, 1e-8)
-    with pytest.raises(ValueError, match=r"adam_step: steps\[0\] must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"adam_step: steps\[0\] must be an int from 1 to 2\*\*63 - 1"):
         f([p], [p], [state()], [state()], [0], 0.1, 0.9, 0.999, 1e-8)
-    with pytest.raises(ValueError, match=r"adam_step: steps\[0\] must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"adam_step: steps\[0\] must be an int from 1 to 2\*\*63 - 1"):
         f([p], [p], [state()], [state()], [1.0], 0.1, 0.9, 0.999, 1e-8)
     with pytest.raises(TypeError, match=r"adam_step: exp_avgs\[0\] is float32 but params\[0\] is float64"):
         f([p], [p], [state().astype(np.float32)], [state()], [1], 0.1, 0.9, 0.999, 1e-8)
@@ -781,4 +787,16 @@ def test_adam_step_bad_input(kernel_impl):
         f([p], [p], [state()], [np.zeros(2)], [1], 0.1, 0.9, 0.999, 1e-8)
     with pytest.raises(TypeError, match=r"adam_step: grads\[1\] must be a numpy array.*got str"):
         f([p, p.copy()], [p, "g"], [state(), state()], [state(), state()], [1, 1], 0.1, 0.9, 0.999, 1e-8)
+    # a step count past a C long fails before any parameter is updated (it used to update
+    # the first one, then overflow at the second)
+    q = np.ones(3)
+    with pytest.raises(ValueError, match=r"adam_step: steps\[1\] must be an int from 1 to 2\*\*63 - 1.*got 9223372036854775808"):
+        f([p, q], [p, q], [state(), state()], [state(), state()], [1, 2 ** 63], 0.1, 0.9, 0.999, 1e-8)
+    shared = state()
+    grad = np.full(3, 0.5)
+    for moments, what in (([shared], [shared]), ([grad], [state()]), ([state()], [p])):
+        with pytest.raises(ValueError, match=r"adam_step: (exp_avgs|exp_avg_sqs)\[0\] shares memory with"):
+            f([p], [grad], moments, what, [1], 0.1, 0.9, 0.999, 1e-8)
     np.testing.assert_array_equal(p, np.ones(3))
+    np.testing.assert_array_equal(q, np.ones(3))
+    np.testing.assert_array_equal(grad, np.full(3, 0.5))

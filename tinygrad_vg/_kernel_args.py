@@ -182,6 +182,16 @@ def _state_array(value: Any, param: np.ndarray, kernel: str, name: str, i: int,
     return value
 
 
+def _own_memory(kernel: str, arrays: list, names: list, i: int) -> None:
+    """The state arrays a step writes must not share memory with each other, the parameter or
+    its gradient: the result would depend on the order of the writes (compiled and numpy differ)."""
+    for a in range(len(arrays)):
+        for b in range(a + 1, len(arrays)):
+            if (a >= 2 or b >= 2) and np.shares_memory(arrays[a], arrays[b]):
+                raise ValueError(f"{kernel}: {names[b]}[{i}] shares memory with {names[a]}[{i}]; each "
+                                 "optimizer state array must be an array of its own (e.g. np.zeros_like(param))")
+
+
 def sgd_args(params: Any, grads: Any, momentum_buffers: Optional[list], momentum: float) -> tuple:
     """(params, grads, momentum_buffers) as lists of checked arrays (buffers may hold None:
     a parameter's first step). momentum_buffers must be a list when momentum != 0."""
@@ -202,8 +212,12 @@ def sgd_args(params: Any, grads: Any, momentum_buffers: Optional[list], momentum
         checked_params.append(p)
         checked_grads.append(_state_array(g, p, "sgd_step", "grads", i))
         if momentum != 0 and momentum_buffers[i] is not None:
-            _state_array(momentum_buffers[i], p, "sgd_step", "momentum_buffers", i, in_place=True)
+            buf = _state_array(momentum_buffers[i], p, "sgd_step", "momentum_buffers", i, in_place=True)
+            _own_memory("sgd_step", [p, checked_grads[i], buf], ["params", "grads", "momentum_buffers"], i)
     return checked_params, checked_grads, momentum_buffers if momentum != 0 else None
+
+
+MAX_STEP = 2 ** 63 - 1   # a step count is a C long in the compiled kernel
 
 
 def adam_args(params: Any, grads: Any, exp_avgs: Any, exp_avg_sqs: Any, steps: Any) -> tuple:
@@ -222,9 +236,10 @@ def adam_args(params: Any, grads: Any, exp_avgs: Any, exp_avg_sqs: Any, steps: A
         checked[1].append(_state_array(grads[i], p, "adam_step", "grads", i))
         checked[2].append(_state_array(exp_avgs[i], p, "adam_step", "exp_avgs", i, in_place=True))
         checked[3].append(_state_array(exp_avg_sqs[i], p, "adam_step", "exp_avg_sqs", i, in_place=True))
+        _own_memory("adam_step", [c[i] for c in checked], ["params", "grads", "exp_avgs", "exp_avg_sqs"], i)
         t = steps[i]
         is_int = type(t) is int or (isinstance(t, (int, np.integer)) and not isinstance(t, (bool, np.bool_)))
-        if not is_int or t < 1:
-            raise ValueError(f"adam_step: steps[{i}] must be an int >= 1 (the step count after this "
-                             f"step); got {t!r}")
+        if not is_int or not 1 <= t <= MAX_STEP:
+            raise ValueError(f"adam_step: steps[{i}] must be an int from 1 to 2**63 - 1 (the step count "
+                             f"after this step); got {t!r}")
     return (*checked, [int(t) for t in steps])

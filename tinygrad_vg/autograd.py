@@ -173,18 +173,20 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Any:
         tensors = as_tensors(inputs, cls.__name__)
+        arrays = [t.data for t in tensors]
         if cls.float_only:
-            for t in tensors:
-                if t.data.dtype.kind != "f":
+            for a in arrays:
+                if a.dtype.kind != "f":
                     raise TypeError(
                         f"{cls.__name__} needs float32 or float64 tensors, got dtype "
-                        f"{t.data.dtype}; convert first, e.g. x.astype(np.float64)")
+                        f"{a.dtype}; convert first, e.g. x.astype(np.float64)")
         fn = cls()
-        out = fn.forward(*[t.data for t in tensors], **params)
-        if _state.anomaly:
+        out = fn.forward(*arrays, **params)
+        state = _state
+        if state.anomaly:
             _check_finite(out, f"forward of {cls.__name__}")
         result = Tensor._from_op(out)
-        if _state.grad_enabled and out.dtype.kind == "f":
+        if state.grad_enabled and out.dtype.kind == "f":
             needs_grad = tuple([t._requires_grad for t in tensors])
             if True in needs_grad:
                 fn.seq = next(_sequence)
