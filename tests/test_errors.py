@@ -198,3 +198,37 @@ def test_clip_without_bounds():
 def test_var_with_too_few_elements_for_ddof():
     with pytest.raises(ValueError, match="ddof=1"):
         tg.Tensor([1.0]).var(ddof=1)
+
+
+LAYERS_WITH_PARAMETERS = {
+    "Linear": lambda dtype: tg.nn.Linear(3, 4, dtype=dtype),
+    "LayerNorm": lambda dtype: tg.nn.LayerNorm(3, dtype=dtype),
+    "BatchNorm1d": lambda dtype: tg.nn.BatchNorm1d(3, dtype=dtype),
+    "RNNCell": lambda dtype: tg.nn.RNNCell(3, 4, dtype=dtype),
+    "GRUCell": lambda dtype: tg.nn.GRUCell(3, 4, dtype=dtype),
+    "LSTMCell": lambda dtype: tg.nn.LSTMCell(3, 4, dtype=dtype),
+    r"deep_mlp\(plain, width=3\)": lambda dtype: tg.nn.deep_mlp("plain", 3, 2, dtype=dtype),
+    r"deep_mlp\(highway, width=3\)": lambda dtype: tg.nn.deep_mlp("highway", 3, 2, norm="layer", dtype=dtype),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYERS_WITH_PARAMETERS))
+@pytest.mark.parametrize("layer_dtype,input_dtype", [(np.float32, np.float64), (np.float64, np.float32)])
+def test_input_of_another_float_dtype_than_the_layer_is_a_type_error(name, layer_dtype, input_dtype):
+    # as torch: neither a silent float64 result from a float32 layer nor rounding of the input
+    layer = LAYERS_WITH_PARAMETERS[name](layer_dtype)
+    x = np.ones((2, 3), dtype=input_dtype)
+    want = (rf"{name}: input is {np.dtype(input_dtype)} but the parameters are {np.dtype(layer_dtype)}; "
+            rf"convert one of them \(e\.g\. x\.astype\(np\.{np.dtype(layer_dtype)}\)")
+    for given in (x, tg.Tensor(x)):
+        with pytest.raises(TypeError, match=want):
+            layer(given)
+    out = layer(x.astype(layer_dtype))
+    assert (out[0] if isinstance(out, tuple) else out).dtype == layer_dtype
+
+
+def test_a_cell_state_of_another_dtype_is_a_type_error():
+    cell = tg.nn.LSTMCell(3, 4)
+    h = np.zeros((2, 4))
+    with pytest.raises(TypeError, match=r"LSTMCell: hidden state h is float64 but the parameters are float32"):
+        cell(np.ones((2, 3), np.float32), (h, h.astype(np.float32)))

@@ -62,8 +62,8 @@ class PlainBlock(Module):
         if self.norm is None and self.activation in FUSED:
             # one tape node for the whole layer, skip connection included (same values and
             # gradients as the separate ops)
-            h = check_features(type(self).__name__, h, self.linear.in_features)
-            linear = self.linear   # F.linear_act's op, called directly: the activation name is known good
+            linear = self.linear
+            h = check_features(type(self).__name__, h, linear.in_features, dtype=linear.weight.data.dtype)   # F.linear_act's op, called directly: the activation name is known good
             return LinearAct.apply(h, linear.weight, linear.bias, activation=FUSED[self.activation],
                                    residual=residual)
         z = self.linear(h)
@@ -99,7 +99,7 @@ class HighwayBlock(Module):
         self.activation = activation
 
     def forward(self, h: Tensor) -> Tensor:
-        h = check_features("HighwayBlock", h, self.transform.in_features)
+        h = check_features("HighwayBlock", h, self.transform.in_features, dtype=self.transform.weight.data.dtype)
         t = F.linear_act(h, self.gate.weight, self.gate.bias, "sigmoid")
         if self.norm is None and self.activation in FUSED:
             c = F.linear_act(h, self.transform.weight, self.transform.bias, FUSED[self.activation])
@@ -142,7 +142,9 @@ class DeepMLP(Module):
         self.checkpoint_segments = segment_count(checkpoint_segments, self.depth)
 
     def forward(self, x: Any) -> Tensor:
-        h = check_features(f"deep_mlp({self.kind}, width={self.width})", x, self.width)
+        first = self.blocks[0]
+        weight = (first.transform if isinstance(first, HighwayBlock) else first.linear).weight
+        h = check_features(f"deep_mlp({self.kind}, width={self.width})", x, self.width, dtype=weight.data.dtype)
         if self.checkpoint_segments and is_grad_enabled():
             for segment in split_evenly(list(self.blocks), self.checkpoint_segments):
                 h = checkpoint(_run_blocks(segment), h, params=[p for b in segment for p in b.parameters()])

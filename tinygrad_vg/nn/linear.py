@@ -14,14 +14,26 @@ from .module import Module, Parameter
 __all__ = ["Linear", "BatchNorm1d", "LayerNorm"]
 
 
-def check_features(layer: str, x: Any, expected: int, accepted_ndim: tuple = (1, 2, 3, 4)) -> Tensor:
-    """x as a Tensor whose last axis has `expected` features, or a ValueError saying what was wrong."""
+def check_features(layer: str, x: Any, expected: int, accepted_ndim: tuple = (1, 2, 3, 4),
+                   dtype: Any = None) -> Tensor:
+    """x as a Tensor whose last axis has `expected` features (and of the layer's parameter
+    dtype, when given), or a ValueError / TypeError saying what was wrong."""
     if not isinstance(x, Tensor):
         x = Tensor(x)
     if x.ndim not in accepted_ndim or x.shape[-1] != expected:
         raise ValueError(f"{layer} expects input of shape (..., {expected}) with {accepted_ndim} "
                          f"dimension(s); got shape {x.shape}")
+    if dtype is not None and x.data.dtype != dtype:
+        check_dtype(layer, x, dtype)
     return x
+
+
+def check_dtype(layer: str, x: Tensor, dtype: Any, what: str = "input") -> None:
+    """A TypeError unless x has the layer's parameter dtype (as torch: no silent promotion of
+    a float32 layer to float64, nor rounding of float64 input to float32)."""
+    if x.data.dtype != dtype:
+        raise TypeError(f"{layer}: {what} is {x.data.dtype} but the parameters are {np.dtype(dtype)}; "
+                        f"convert one of them (e.g. x.astype(np.{np.dtype(dtype)}) or layer.to(np.{x.data.dtype}))")
 
 
 class Linear(Module):
@@ -47,7 +59,7 @@ class Linear(Module):
             self.bias = None
 
     def forward(self, x: Any) -> Tensor:
-        x = check_features("Linear", x, self.in_features)
+        x = check_features("Linear", x, self.in_features, dtype=self.weight.data.dtype)
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
@@ -73,7 +85,7 @@ class BatchNorm1d(Module):
             self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
 
     def forward(self, x: Any) -> Tensor:
-        x = check_features("BatchNorm1d", x, self.num_features, accepted_ndim=(2,))
+        x = check_features("BatchNorm1d", x, self.num_features, accepted_ndim=(2,), dtype=self._dtype())
         if self.training or not self.track_running_stats:
             if x.shape[0] < 2 and self.training:
                 raise ValueError(f"BatchNorm1d in training mode needs more than 1 sample per batch; "
@@ -94,6 +106,12 @@ class BatchNorm1d(Module):
             y = y * self.weight + self.bias
         return y
 
+    def _dtype(self) -> Any:
+        """the dtype of the layer's parameters or running statistics (None if it has neither)"""
+        if self.affine:
+            return self.weight.data.dtype
+        return self.running_mean.dtype if self.track_running_stats else None
+
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
@@ -111,7 +129,8 @@ class LayerNorm(Module):
             self.bias = Parameter(np.zeros(normalized_shape, dtype=dtype))
 
     def forward(self, x: Any) -> Tensor:
-        x = check_features("LayerNorm", x, self.normalized_shape)
+        x = check_features("LayerNorm", x, self.normalized_shape,
+                           dtype=self.weight.data.dtype if self.elementwise_affine else None)
         mean = x.mean(axis=-1, keepdims=True)
         var = x.var(axis=-1, keepdims=True)
         y = (x - mean) / (var + self.eps).sqrt()

@@ -53,6 +53,7 @@ from ..autograd import RemovableHandle, is_grad_enabled
 from ..tensor import Tensor
 from . import init
 from .deep import segment_count, split_evenly
+from .linear import check_dtype
 from .module import Module, Parameter
 
 __all__ = ["rnn_step", "gru_step", "lstm_step", "RNNCell", "GRUCell", "LSTMCell", "RNN", "GRU", "LSTM",
@@ -144,12 +145,16 @@ class _CellBase(Module):
         _init_uniform(list(self.parameters()), self.hidden_size, init._rng(rng))
 
     def _input(self, x: Any) -> Tensor:
-        return _check_batch_input(type(self).__name__, x, self.input_size)
+        x = _check_batch_input(type(self).__name__, x, self.input_size)
+        check_dtype(type(self).__name__, x, self.weight_hh.data.dtype)
+        return x
 
     def _state(self, what: str, s: Any, batch: int) -> Tensor:
         if s is None:
             return Tensor(np.zeros((batch, self.hidden_size), dtype=self.weight_hh.dtype))
-        return _check_shape(type(self).__name__, what, s, (batch, self.hidden_size), "(batch, hidden_size)")
+        s = _check_shape(type(self).__name__, what, s, (batch, self.hidden_size), "(batch, hidden_size)")
+        check_dtype(type(self).__name__, s, self.weight_hh.data.dtype, what)
+        return s
 
     def _project(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight_ih, self.bias_ih)
