@@ -229,6 +229,14 @@ def test_bad_arguments_are_value_errors():
                             (dict(eps=-1.0), "eps"), (dict(weight_decay=-0.1), "weight_decay")]:
         with pytest.raises(ValueError, match=pattern):
             optim.Adam(p, **kwargs)
+    for make, kwargs, name in [(optim.SGD, dict(lr=None), "lr"), (optim.SGD, dict(lr="0.1"), "lr"),
+                               (optim.SGD, dict(lr=0.1, momentum=None), "momentum"),
+                               (optim.Adam, dict(lr=None), "lr"), (optim.Adam, dict(eps=True), "eps")]:
+        with pytest.raises(TypeError, match=rf"{make.__name__}: {name} must be a number >= 0, got"):
+            make(p, **kwargs)
+    for betas in [(None, 0.9), 0.9, (0.9, "0.99")]:
+        with pytest.raises(ValueError, match=r"Adam: betas must be two numbers in \[0, 1\); got"):
+            optim.Adam(p, betas=betas)
     for opt in (lambda ps: optim.SGD(ps, lr=0.1), optim.Adam):
         with pytest.raises(ValueError, match="empty parameter list"):
             opt([])

@@ -51,6 +51,8 @@ def _param_list(owner: str, params: Any) -> list[Tensor]:
 
 def _check_nonnegative(owner: str, **values: float) -> None:
     for name, value in values.items():
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{owner}: {name} must be a number >= 0, got {value!r}")
         if not value >= 0.0:   # also rejects NaN
             raise ValueError(f"{owner}: {name} must be >= 0, got {value}")
 
@@ -139,8 +141,10 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         _check_nonnegative("Adam", lr=lr, eps=eps, weight_decay=weight_decay)
-        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError(f"Adam: betas must be two numbers in [0, 1); got {tuple(betas)}")
+        if (not isinstance(betas, (tuple, list)) or len(betas) != 2
+                or not all(isinstance(b, (int, float, np.integer, np.floating)) and not isinstance(b, bool)
+                           and 0.0 <= b < 1.0 for b in betas)):
+            raise ValueError(f"Adam: betas must be two numbers in [0, 1); got {betas!r}")
         super().__init__(params)
         self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
 
