@@ -12,6 +12,10 @@ and, for the leak check, resident memory after 100 and after 10,000 training ste
 of the seed net. PyTorch (with and without torch.utils.checkpoint) runs beside when
 installed. Writes benchmarks/memory.json and the "Memory" section of RESULTS.md.
 
+The LSTM's loss is on its last step. tinygrad_vg's runs, plain and checkpointed alike, call
+the module with return_sequence=False, so that it does not materialize the output sequence
+it would otherwise return (T x N x H); torch's nn.LSTM has no such option and returns it.
+
     python benchmarks/memory.py            # everything (a few minutes)
     python benchmarks/memory.py --quick    # T = 1,000 and the short leak check only
 """
@@ -57,11 +61,14 @@ def run_tinygrad(workload: str, steps: int, checkpoint: bool) -> dict:
     segments = True if checkpoint else None
     if workload == "lstm":
         model = nn.LSTM(INPUT, HIDDEN, rng=0, checkpoint_segments=segments)
-        x = tg.Tensor(rng.normal(size=(steps, BATCH, INPUT)).astype(np.float32))
-        run = lambda: model(x)[0][-1].sum()   # noqa: E731  loss on the last step
+        # drawn in float32: a float64 draw converted would leave a transient T x N x D float64
+        # array (39 MiB at T = 10,000) in the process's peak resident memory, before the baseline
+        x = tg.Tensor(rng.standard_normal(size=(steps, BATCH, INPUT), dtype=np.float32))
+        # loss on the last step; both runs skip the output sequence (see the module docstring)
+        run = lambda: model(x, return_sequence=False)[0][-1].sum()   # noqa: E731
     else:
         model = nn.deep_mlp("residual", 256, steps, "tanh", init="standard", rng=0, checkpoint_segments=segments)
-        x = tg.Tensor(rng.normal(size=(64, 256)).astype(np.float32))
+        x = tg.Tensor(rng.standard_normal(size=(64, 256), dtype=np.float32))
         run = lambda: (model(x) ** 2).mean()   # noqa: E731
     base = rss_bytes()
     start = time.perf_counter()
@@ -213,6 +220,8 @@ def markdown(data: dict) -> str:
         lines.append(f"Leak check, seed net (20 x 20 tanh, batch 32, SGD): resident memory "
                      f"{leak['rss_mib_after_100']:.1f} MiB after 100 steps, "
                      f"{leak[f'rss_mib_after_{n}']:.1f} MiB after {n} ({100 * leak['growth']:+.1f}%).")
+    lines.append("tinygrad_vg's LSTM runs call it with return_sequence=False (the loss is on the last step; "
+                 "the output sequence is not made); torch's return the sequence.")
     lines.append(f"Minimum a BPTT must store for the LSTM (gates, c, h, tanh(c), float32): "
                  f"{minimum_lstm_mib(1000):.1f} MiB at T = 1,000, {minimum_lstm_mib(10000):.0f} MiB at T = 10,000.")
     lines += ["", "Targets (issue 6):", ""] + targets(data)
@@ -231,9 +240,12 @@ def targets(data: dict) -> list[str]:
     if plain and ck:
         mem, time_ratio = ck["peak_mib"] / plain["peak_mib"], ck["seconds"] / plain["seconds"]
         out.append(f"- LSTM T = 10,000, checkpointed peak <= 1/10 of plain: 1/{1 / mem:.1f}, {verdict(mem <= 0.1)}. "
-                   "The floor is the output sequence the module returns, as torch's does (T x N x H float32 "
-                   "= 39 MiB, 1/8 of the plain peak by itself), present during forward; during backward a "
-                   "dense gradient of the same size (GetItem's backward for the output view) takes its place.")
+                   "Both runs call the module with return_sequence=False, the loss being on the last step, so "
+                   "neither makes the output sequence (T x N x H float32 = 39 MiB, 1/7 of the plain peak: the "
+                   "floor of the checkpointed one while the module returned it, as torch's does, and during "
+                   "backward a dense gradient of it). What the checkpointed run holds is the state entering "
+                   "each of the sqrt(T) segments, and one segment's recomputation and a few blocks of scratch "
+                   "during backward; its stored figure is the input x (T x N x D), which the caller holds.")
         out.append(f"- ... at most 1.5x its time: {time_ratio:.2f}x, {verdict(time_ratio <= 1.5)}.")
     plain1 = row(1000, False)
     if plain1:

@@ -26,6 +26,11 @@ Design:
   blocks fill across segment boundaries. So every BLAS call and every pass has the
   same operands as in the plain run, and the gradients are bit for bit the same
   whatever the segments: what gradient checkpointing promises.
+- Only the last step wanted (return_sequence=False in sequence_kernels.py): a checkpointed
+  forward writes the steps' outputs into two rows in turn instead of h (T, N, H), and a
+  backward takes grad_out as one row (1, N, H) read at every step, zeros there: the
+  gradient then enters through grad_hT (and grad_cT) alone. The arithmetic is that of a
+  full-length run whose grad_out is zero but at the last step, so the bits are too.
 - The per-step passes over the gates are plain C (csrc/_recurrent_loops.h): restrict
   pointers, vectorized through libmvec, compiled for SSE2/AVX2/AVX-512 and picked at
   load time. sigmoid(v) = 0.5 tanh(v / 2) + 0.5: one transcendental, never overflows.
@@ -279,6 +284,21 @@ cdef int _expect(str name, object array, tuple shape) except -1:
     return 0
 
 
+cdef Py_ssize_t _steps_or(str name, object array, Dims dm, Py_ssize_t rows) except -1:
+    """The row count of array, which must have shape (T, N, H) or (rows, N, H)."""
+    cdef tuple shape = tuple(array.shape)[:3]
+    if shape != (dm.T, dm.N, dm.H) and shape != (rows, dm.N, dm.H):
+        raise ValueError(f"recurrent kernel: {name} has shape {shape}; expected {(dm.T, dm.N, dm.H)} "
+                         f"or {(rows, dm.N, dm.H)}")
+    return shape[0]
+
+
+cdef Py_ssize_t _grad_out_step(Dims dm, object grad_out) except -1:
+    """The distance between grad_out's rows: grad_out (T, N, H), or (1, N, H) for the same
+    row at every step (a zero row stands for grad_out=None: the gradient comes from h_T only)."""
+    return dm.N * dm.H if _steps_or("grad_out", grad_out, dm, 1) == dm.T else 0
+
+
 cdef int _check_common(Dims dm, w_ih, w_hh, bias, bint has_bias) except -1:
     _expect("w_ih", w_ih, (dm.GH, dm.D))
     _expect("w_hh", w_hh, (dm.GH, dm.H))
@@ -302,11 +322,13 @@ cdef int _check_segments(Dims dm, const Py_ssize_t[::1] starts) except -1:
 cdef void _lstm_backward_steps(
         Dims dm, Py_ssize_t s, Py_ssize_t e, const floating* gates, const floating* c,
         const floating* tanh_c, const floating* h, const floating* h_before, const floating* c_before,
-        const floating* grad_out, const floating* x, const floating* w_ih, const floating* w_hh,
-        floating* grad_h, floating* grad_c, floating* d_blk, floating* h_blk, floating* step_grads,
-        floating* grad_x, floating* grad_w_ih, floating* grad_w_hh, floating* grad_b) noexcept nogil:
+        const floating* grad_out, Py_ssize_t grad_out_step, const floating* x, const floating* w_ih,
+        const floating* w_hh, floating* grad_h, floating* grad_c, floating* d_blk, floating* h_blk,
+        floating* step_grads, floating* grad_x, floating* grad_w_ih, floating* grad_w_hh,
+        floating* grad_b) noexcept nogil:
     """Steps e-1 down to s. gates, c, tanh_c, h hold the rows of steps s..e-1; h_before, c_before
-    the state entering step s. grad_h, grad_c: dL/dh_t, dL/dc_t in, those of step s-1 out."""
+    the state entering step s. grad_h, grad_c: dL/dh_t, dL/dc_t in, those of step s-1 out.
+    grad_out's row t is at grad_out + t grad_out_step (0: one row for every step)."""
     cdef Py_ssize_t t, k, b0, NH = dm.N * dm.H, NG = dm.N * dm.GH
     cdef const floating* h_prev
     cdef const floating* c_prev
@@ -323,7 +345,7 @@ cdef void _lstm_backward_steps(
         _copy(h_blk + (t - b0) * NH, h_prev, NH)
         _lstm_cell_backward(dm.N, dm.H, gates + k * NG, c_prev, tanh_c + k * NH, grad_h, grad_c, d)
         if t > 0:   # dL/dh_{t-1} = grad_out[t-1] + d W_hh
-            _copy(grad_h, grad_out + (t - 1) * NH, NH)
+            _copy(grad_h, grad_out + (t - 1) * grad_out_step, NH)
             _mm(False, False, dm.N, dm.H, dm.GH, d, dm.GH, w_hh, dm.H, one, grad_h, dm.H)
         else:
             _mm(False, False, dm.N, dm.H, dm.GH, d, dm.GH, w_hh, dm.H, zero, grad_h, dm.H)
@@ -370,7 +392,8 @@ def _lstm_forward_checkpointed(const floating[:, :, ::1] x not None, const float
                                floating[:, :, ::1] h_in not None, floating[:, :, ::1] c_in not None,
                                floating[::1] work not None):
     """The forward keeping only h, c_T and the state (h_in, c_in) entering each segment;
-    work: P N 4H + 3 N H scratch."""
+    work: P N 4H + 3 N H scratch. h: (T, N, H) for every step's output, or (2, N, H) for
+    two rows in turn (step t in row t % 2) when only the last step is wanted."""
     cdef Dims dm = _dims(tuple(x.shape)[:3], 4, tuple(w_hh.shape)[:2], block)
     cdef const floating[:, ::1] w_hh_t = _transposed(w_hh)
     _expect("h0", h0, (dm.N, dm.H))
@@ -379,7 +402,7 @@ def _lstm_forward_checkpointed(const floating[:, :, ::1] x not None, const float
     cdef Py_ssize_t k = starts.shape[0], NH = dm.N * dm.H, NG = dm.N * dm.GH
     _expect("c0", c0, (dm.N, dm.H))
     _expect("c_last", c_last, (dm.N, dm.H))
-    _expect("h", h, (dm.T, dm.N, dm.H))
+    cdef Py_ssize_t rows = _steps_or("h", h, dm, 2)
     _expect("h_in", h_in, (k, dm.N, dm.H))
     _expect("c_in", c_in, (k, dm.N, dm.H))
     _expect("work", work, (dm.P * NG + 3 * NH,))
@@ -403,8 +426,8 @@ def _lstm_forward_checkpointed(const floating[:, :, ::1] x not None, const float
                 a = proj + (t - b0) * NG
                 _recurrent_mm(dm, h_prev, &w_hh_t[0, 0], one, a)
                 c_new = c_buf + (t % 2) * NH
-                _lstm_cell(dm.N, dm.H, a, c_prev, c_new, tanh_c, &h[t, 0, 0])
-                h_prev = &h[t, 0, 0]
+                _lstm_cell(dm.N, dm.H, a, c_prev, c_new, tanh_c, &h[t % rows, 0, 0])
+                h_prev = &h[t % rows, 0, 0]
                 c_prev = c_new
             b0 += dm.P
         _copy(&c_last[0, 0], c_prev, NH)
@@ -426,7 +449,8 @@ def _lstm_backward(const floating[:, :, ::1] grad_out not None, const floating[:
     _expect("h0", h0, (dm.N, dm.H))
     _check_common(dm, w_ih, w_hh, None, False)
     _expect("c0", c0, (dm.N, dm.H))
-    for name, arr in (("grad_out", grad_out), ("h", h), ("c", c), ("tanh_c", tanh_c)):
+    cdef Py_ssize_t go_step = _grad_out_step(dm, grad_out)
+    for name, arr in (("h", h), ("c", c), ("tanh_c", tanh_c)):
         _expect(name, arr, (dm.T, dm.N, dm.H))
     _expect("gates", gates, (dm.T, dm.N, dm.GH))
     _expect("grad_h", grad_h, (dm.N, dm.H))
@@ -436,7 +460,7 @@ def _lstm_backward(const floating[:, :, ::1] grad_out not None, const floating[:
                  need_w_hh, need_b, False, need_steps)
     with nogil:
         _lstm_backward_steps(dm, 0, dm.T, &gates[0, 0, 0], &c[0, 0, 0], &tanh_c[0, 0, 0], &h[0, 0, 0],
-                             &h0[0, 0], &c0[0, 0], &grad_out[0, 0, 0], &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0],
+                             &h0[0, 0], &c0[0, 0], &grad_out[0, 0, 0], go_step, &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0],
                              &grad_h[0, 0], &grad_c[0, 0], &work[0], &work[dm.P * dm.N * dm.GH],
                              &step_grads[0, 0, 0] if need_steps else NULL,
                              &grad_x[0, 0, 0] if need_x else NULL, &grad_w_ih[0, 0] if need_w_ih else NULL,
@@ -461,7 +485,7 @@ def _lstm_backward_checkpointed(const floating[:, :, ::1] grad_out not None,
     _check_segments(dm, starts)
     cdef Py_ssize_t k = starts.shape[0], NH = dm.N * dm.H, NG = dm.N * dm.GH
     cdef Py_ssize_t longest = _longest(dm, starts)
-    _expect("grad_out", grad_out, (dm.T, dm.N, dm.H))
+    cdef Py_ssize_t go_step = _grad_out_step(dm, grad_out)
     _expect("h_in", h_in, (k, dm.N, dm.H))
     _expect("c_in", c_in, (k, dm.N, dm.H))
     _expect("grad_h", grad_h, (dm.N, dm.H))
@@ -499,7 +523,7 @@ def _lstm_backward_checkpointed(const floating[:, :, ::1] grad_out not None,
                 h_prev = h + (t - s) * NH
                 c_prev = c + (t - s) * NH
             _lstm_backward_steps(dm, s, e, gates, c, tanh_c, h, &h_in[j, 0, 0], &c_in[j, 0, 0],
-                                 &grad_out[0, 0, 0], &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0],
+                                 &grad_out[0, 0, 0], go_step, &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0],
                                  &grad_h[0, 0], &grad_c[0, 0], d_blk, h_blk,
                                  &step_grads[0, 0, 0] if need_steps else NULL,
                                  &grad_x[0, 0, 0] if need_x else NULL, &grad_w_ih[0, 0] if need_w_ih else NULL,
@@ -536,12 +560,14 @@ cdef int _check_grads(Dims dm, grad_x, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_h
 
 cdef void _gru_backward_steps(
         Dims dm, Py_ssize_t s, Py_ssize_t e, const floating* gates, const floating* hn,
-        const floating* h, const floating* h_before, const floating* grad_out, const floating* x,
-        const floating* w_ih, const floating* w_hh, floating* grad_h, floating* grad_h_next,
-        floating* dx_blk, floating* dh_blk, floating* h_blk, floating* step_grads, floating* grad_x,
-        floating* grad_w_ih, floating* grad_w_hh, floating* grad_b_ih, floating* grad_b_hh) noexcept nogil:
+        const floating* h, const floating* h_before, const floating* grad_out, Py_ssize_t grad_out_step,
+        const floating* x, const floating* w_ih, const floating* w_hh, floating* grad_h,
+        floating* grad_h_next, floating* dx_blk, floating* dh_blk, floating* h_blk, floating* step_grads,
+        floating* grad_x, floating* grad_w_ih, floating* grad_w_hh, floating* grad_b_ih,
+        floating* grad_b_hh) noexcept nogil:
     """Steps e-1 down to s (rows of gates, hn, h: steps s..e-1; h_before: h_{s-1}).
-    grad_h: dL/dh_t in, that of step s-1 out; grad_h_next: scratch (N, H)."""
+    grad_h: dL/dh_t in, that of step s-1 out; grad_h_next: scratch (N, H); grad_out's row t
+    at grad_out + t grad_out_step (0: one row for every step)."""
     cdef Py_ssize_t t, k, b0, NH = dm.N * dm.H, NG = dm.N * dm.GH
     cdef const floating* h_prev
     cdef floating one = 1
@@ -555,7 +581,7 @@ cdef void _gru_backward_steps(
         _gru_cell_backward(dm.N, dm.H, gates + k * NG, hn + k * NH, h_prev, grad_h,
                            dx_blk + (t - b0) * NG, dh_blk + (t - b0) * NG, grad_h_next)
         if t > 0:   # dL/dh_{t-1} = grad_out[t-1] + grad_h z + d_h W_hh
-            _add_into(grad_h_next, grad_out + (t - 1) * NH, NH)
+            _add_into(grad_h_next, grad_out + (t - 1) * grad_out_step, NH)
         _mm(False, False, dm.N, dm.H, dm.GH, dh_blk + (t - b0) * NG, dm.GH, w_hh, dm.H, one, grad_h_next, dm.H)
         _copy(grad_h, grad_h_next, NH)
         if t == b0:
@@ -603,7 +629,8 @@ def _gru_forward_checkpointed(const floating[:, :, ::1] x not None, const floati
                               Py_ssize_t block, const Py_ssize_t[::1] starts not None,
                               floating[:, :, ::1] h not None, floating[:, :, ::1] h_in not None,
                               floating[::1] work not None):
-    """The forward keeping only h and the state h_in entering each segment; work: P N 3H + N 3H + N H."""
+    """The forward keeping only h and the state h_in entering each segment; work: P N 3H + N 3H + N H.
+    h: (T, N, H), or (2, N, H) for two rows in turn (step t in row t % 2)."""
     cdef Dims dm = _dims(tuple(x.shape)[:3], 3, tuple(w_hh.shape)[:2], block)
     cdef const floating[:, ::1] w_hh_t = _transposed(w_hh)
     _expect("h0", h0, (dm.N, dm.H))
@@ -611,7 +638,7 @@ def _gru_forward_checkpointed(const floating[:, :, ::1] x not None, const floati
     _check_segments(dm, starts)
     cdef Py_ssize_t k = starts.shape[0], NH = dm.N * dm.H, NG = dm.N * dm.GH
     _expect("b_hn", b_hn, (dm.H,))
-    _expect("h", h, (dm.T, dm.N, dm.H))
+    cdef Py_ssize_t rows = _steps_or("h", h, dm, 2)
     _expect("h_in", h_in, (k, dm.N, dm.H))
     _expect("work", work, (dm.P * NG + NG + NH,))
     cdef Py_ssize_t t, j = 0, b0 = 0
@@ -626,8 +653,8 @@ def _gru_forward_checkpointed(const floating[:, :, ::1] x not None, const floati
                 if j < k and t == starts[j]:
                     _copy(&h_in[j, 0, 0], h_prev, NH)
                     j += 1
-                _gru_step(dm, proj + (t - b0) * NG, h_prev, &w_hh_t[0, 0], &b_hn[0], rec, hn, &h[t, 0, 0])
-                h_prev = &h[t, 0, 0]
+                _gru_step(dm, proj + (t - b0) * NG, h_prev, &w_hh_t[0, 0], &b_hn[0], rec, hn, &h[t % rows, 0, 0])
+                h_prev = &h[t % rows, 0, 0]
             b0 += dm.P
 
 
@@ -644,7 +671,8 @@ def _gru_backward(const floating[:, :, ::1] grad_out not None, const floating[:,
     cdef Dims dm = _dims(tuple(x.shape)[:3], 3, tuple(w_hh.shape)[:2], block)
     _expect("h0", h0, (dm.N, dm.H))
     _check_common(dm, w_ih, w_hh, None, False)
-    for name, arr in (("grad_out", grad_out), ("h", h), ("hn", hn)):
+    cdef Py_ssize_t go_step = _grad_out_step(dm, grad_out)
+    for name, arr in (("h", h), ("hn", hn)):
         _expect(name, arr, (dm.T, dm.N, dm.H))
     _expect("gates", gates, (dm.T, dm.N, dm.GH))
     _expect("grad_h", grad_h, (dm.N, dm.H))
@@ -654,7 +682,7 @@ def _gru_backward(const floating[:, :, ::1] grad_out not None, const floating[:,
                  need_w_hh, need_b, need_b, need_steps)
     with nogil:
         _gru_backward_steps(dm, 0, dm.T, &gates[0, 0, 0], &hn[0, 0, 0], &h[0, 0, 0], &h0[0, 0],
-                            &grad_out[0, 0, 0], &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0], &grad_h[0, 0],
+                            &grad_out[0, 0, 0], go_step, &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0], &grad_h[0, 0],
                             &work[2 * PNG + dm.P * NH], &work[0], &work[PNG], &work[2 * PNG],
                             &step_grads[0, 0, 0] if need_steps else NULL,
                             &grad_x[0, 0, 0] if need_x else NULL, &grad_w_ih[0, 0] if need_w_ih else NULL,
@@ -680,7 +708,7 @@ def _gru_backward_checkpointed(const floating[:, :, ::1] grad_out not None,
     cdef Py_ssize_t k = starts.shape[0], NH = dm.N * dm.H, NG = dm.N * dm.GH, PNG = dm.P * dm.N * dm.GH
     cdef Py_ssize_t longest = _longest(dm, starts)
     _expect("b_hn", b_hn, (dm.H,))
-    _expect("grad_out", grad_out, (dm.T, dm.N, dm.H))
+    cdef Py_ssize_t go_step = _grad_out_step(dm, grad_out)
     _expect("h_in", h_in, (k, dm.N, dm.H))
     _expect("grad_h", grad_h, (dm.N, dm.H))
     _expect("work", work, (2 * PNG + dm.P * NH + NH + 2 * PNG + NG + longest * (NG + 2 * NH),))
@@ -712,7 +740,7 @@ def _gru_backward_checkpointed(const floating[:, :, ::1] grad_out not None,
                                      has_bias), NG)
                 _gru_step(dm, a, h_prev, &w_hh_t[0, 0], &b_hn[0], rec, hn + (t - s) * NH, h + (t - s) * NH)
                 h_prev = h + (t - s) * NH
-            _gru_backward_steps(dm, s, e, gates, hn, h, &h_in[j, 0, 0], &grad_out[0, 0, 0], &x[0, 0, 0],
+            _gru_backward_steps(dm, s, e, gates, hn, h, &h_in[j, 0, 0], &grad_out[0, 0, 0], go_step, &x[0, 0, 0],
                                 &w_ih[0, 0], &w_hh[0, 0], &grad_h[0, 0], grad_h_next, dx_blk, dh_blk, h_blk,
                                 &step_grads[0, 0, 0] if need_steps else NULL,
                                 &grad_x[0, 0, 0] if need_x else NULL, &grad_w_ih[0, 0] if need_w_ih else NULL,
@@ -724,11 +752,12 @@ def _gru_backward_checkpointed(const floating[:, :, ::1] grad_out not None,
 
 cdef void _rnn_backward_steps(
         Dims dm, Py_ssize_t s, Py_ssize_t e, const floating* h, const floating* h_before,
-        const floating* grad_out, const floating* x, const floating* w_ih, const floating* w_hh,
-        bint relu, floating* grad_h, floating* d_blk, floating* h_blk, floating* step_grads,
-        floating* grad_x, floating* grad_w_ih, floating* grad_w_hh, floating* grad_b) noexcept nogil:
+        const floating* grad_out, Py_ssize_t grad_out_step, const floating* x, const floating* w_ih,
+        const floating* w_hh, bint relu, floating* grad_h, floating* d_blk, floating* h_blk,
+        floating* step_grads, floating* grad_x, floating* grad_w_ih, floating* grad_w_hh,
+        floating* grad_b) noexcept nogil:
     """Steps e-1 down to s (rows of h: steps s..e-1; h_before: h_{s-1});
-    grad_h: dL/dh_t in, that of step s-1 out."""
+    grad_h: dL/dh_t in, that of step s-1 out; grad_out's row t at grad_out + t grad_out_step."""
     cdef Py_ssize_t t, k, b0, NH = dm.N * dm.H
     cdef const floating* h_prev
     cdef floating* d
@@ -743,7 +772,7 @@ cdef void _rnn_backward_steps(
         d = d_blk + (t - b0) * NH
         _rnn_cell_backward(NH, h + k * NH, grad_h, d, relu)
         if t > 0:   # dL/dh_{t-1} = grad_out[t-1] + d W_hh
-            _copy(grad_h, grad_out + (t - 1) * NH, NH)
+            _copy(grad_h, grad_out + (t - 1) * grad_out_step, NH)
             _mm(False, False, dm.N, dm.H, dm.GH, d, dm.GH, w_hh, dm.H, one, grad_h, dm.H)
         else:
             _mm(False, False, dm.N, dm.H, dm.GH, d, dm.GH, w_hh, dm.H, zero, grad_h, dm.H)
@@ -755,9 +784,11 @@ def _rnn_forward(const floating[:, :, ::1] x not None, const floating[:, ::1] h0
                  const floating[:, ::1] w_ih not None, const floating[:, ::1] w_hh not None,
                  const floating[::1] bias not None, bint has_bias, bint relu, Py_ssize_t block,
                  floating[:, :, ::1] h not None, const Py_ssize_t[::1] starts not None,
-                 floating[:, :, ::1] h_in not None):
+                 floating[:, :, ::1] h_in not None, floating[::1] work not None):
     """The forward (both kinds: the plain one keeps h, which is all its backward needs);
-    with segments (starts), h_in gets the state entering each segment."""
+    with segments (starts), h_in gets the state entering each segment. h (T, N, H): a block's
+    projection is computed in h itself; or h (2, N, H), two rows in turn (step t in row t % 2)
+    when only the last step is wanted: the projection goes to work (P N H; else unused)."""
     cdef Dims dm = _dims(tuple(x.shape)[:3], 1, tuple(w_hh.shape)[:2], block)
     cdef const floating[:, ::1] w_hh_t = _transposed(w_hh)
     _expect("h0", h0, (dm.N, dm.H))
@@ -765,21 +796,30 @@ def _rnn_forward(const floating[:, :, ::1] x not None, const floating[:, ::1] h0
     cdef Py_ssize_t k = starts.shape[0], NH = dm.N * dm.H
     if k:
         _check_segments(dm, starts)
-    _expect("h", h, (dm.T, dm.N, dm.H))
+    cdef Py_ssize_t rows = _steps_or("h", h, dm, 2)
+    cdef bint in_place = rows == dm.T
     _expect("h_in", h_in, (k, dm.N, dm.H))
+    if not in_place:
+        _expect("work", work, (dm.P * NH,))
     cdef Py_ssize_t t, j = 0, b0 = 0
     cdef floating one = 1
+    cdef floating* proj
+    cdef floating* a
     cdef const floating* h_prev = &h0[0, 0]
     with nogil:
         while b0 < dm.T:
-            _project(dm, b0, &x[0, 0, 0], &w_ih[0, 0], &bias[0], has_bias, &h[b0, 0, 0])
+            proj = &h[b0, 0, 0] if in_place else &work[0]
+            _project(dm, b0, &x[0, 0, 0], &w_ih[0, 0], &bias[0], has_bias, proj)
             for t in range(b0, min(b0 + dm.P, dm.T)):
                 if j < k and t == starts[j]:
                     _copy(&h_in[j, 0, 0], h_prev, NH)
                     j += 1
-                _recurrent_mm(dm, h_prev, &w_hh_t[0, 0], one, &h[t, 0, 0])
-                _rnn_cell(NH, &h[t, 0, 0], relu)
-                h_prev = &h[t, 0, 0]
+                a = proj + (t - b0) * NH
+                _recurrent_mm(dm, h_prev, &w_hh_t[0, 0], one, a)
+                _rnn_cell(NH, a, relu)
+                if not in_place:   # a's block is overwritten by the next projection
+                    _copy(&h[t % rows, 0, 0], a, NH)
+                h_prev = &h[t % rows, 0, 0]
             b0 += dm.P
 
 
@@ -795,7 +835,7 @@ def _rnn_backward(const floating[:, :, ::1] grad_out not None, const floating[:,
     cdef Dims dm = _dims(tuple(x.shape)[:3], 1, tuple(w_hh.shape)[:2], block)
     _expect("h0", h0, (dm.N, dm.H))
     _check_common(dm, w_ih, w_hh, None, False)
-    _expect("grad_out", grad_out, (dm.T, dm.N, dm.H))
+    cdef Py_ssize_t go_step = _grad_out_step(dm, grad_out)
     _expect("h", h, (dm.T, dm.N, dm.H))
     _expect("grad_h", grad_h, (dm.N, dm.H))
     cdef Py_ssize_t PNH = dm.P * dm.N * dm.H
@@ -803,7 +843,7 @@ def _rnn_backward(const floating[:, :, ::1] grad_out not None, const floating[:,
     _check_grads(dm, grad_x, grad_w_ih, grad_w_hh, grad_b, grad_b, step_grads, need_x, need_w_ih,
                  need_w_hh, need_b, False, need_steps)
     with nogil:
-        _rnn_backward_steps(dm, 0, dm.T, &h[0, 0, 0], &h0[0, 0], &grad_out[0, 0, 0], &x[0, 0, 0], &w_ih[0, 0],
+        _rnn_backward_steps(dm, 0, dm.T, &h[0, 0, 0], &h0[0, 0], &grad_out[0, 0, 0], go_step, &x[0, 0, 0], &w_ih[0, 0],
                             &w_hh[0, 0], relu, &grad_h[0, 0], &work[0], &work[PNH],
                             &step_grads[0, 0, 0] if need_steps else NULL,
                             &grad_x[0, 0, 0] if need_x else NULL, &grad_w_ih[0, 0] if need_w_ih else NULL,
@@ -826,7 +866,7 @@ def _rnn_backward_checkpointed(const floating[:, :, ::1] grad_out not None,
     _check_segments(dm, starts)
     cdef Py_ssize_t k = starts.shape[0], NH = dm.N * dm.H, PNH = dm.P * dm.N * dm.H
     cdef Py_ssize_t longest = _longest(dm, starts)
-    _expect("grad_out", grad_out, (dm.T, dm.N, dm.H))
+    cdef Py_ssize_t go_step = _grad_out_step(dm, grad_out)
     _expect("h_in", h_in, (k, dm.N, dm.H))
     _expect("grad_h", grad_h, (dm.N, dm.H))
     _expect("work", work, (4 * PNH + longest * NH,))
@@ -855,7 +895,7 @@ def _rnn_backward_checkpointed(const floating[:, :, ::1] grad_out not None,
                 _recurrent_mm(dm, h_prev, &w_hh_t[0, 0], one, a)
                 _rnn_cell(NH, a, relu)
                 h_prev = a
-            _rnn_backward_steps(dm, s, e, h, &h_in[j, 0, 0], &grad_out[0, 0, 0], &x[0, 0, 0], &w_ih[0, 0],
+            _rnn_backward_steps(dm, s, e, h, &h_in[j, 0, 0], &grad_out[0, 0, 0], go_step, &x[0, 0, 0], &w_ih[0, 0],
                                 &w_hh[0, 0], relu, &grad_h[0, 0], d_blk, h_blk,
                                 &step_grads[0, 0, 0] if need_steps else NULL,
                                 &grad_x[0, 0, 0] if need_x else NULL, &grad_w_ih[0, 0] if need_w_ih else NULL,

@@ -69,11 +69,16 @@ def with_layout(a, layout):
     return view
 
 
-def run(impl, cell, case, segments=None, need=True):
-    """Forward then backward (with step grads) of one cell kind: a dict of every result."""
+def run(impl, cell, case, segments=None, need=True, last=False):
+    """Forward then backward (with step grads) of one cell kind: a dict of every result.
+    last=True: only the last step's output is used, as with nn.LSTM(return_sequence=False): the
+    checkpointed forward runs with return_sequence=False, every backward with grad_out=None (the
+    gradient enters through grad_hT), and "h" is the last step (1, N, H)."""
     c = case
     b = (c.get("b_ih"), c.get("b_hh"))
     T, N, H = c["grad_out"].shape
+    grad_out = None if last else c["grad_out"]
+    only = {"return_sequence": False} if last else {}
     steps = np.empty((T, N, H), c["x"].dtype)
     flags = dict(need_x=need, need_h0=need, need_w_ih=True, need_w_hh=need, need_b=need, step_grads=steps)
     if cell == "lstm":
@@ -81,36 +86,38 @@ def run(impl, cell, case, segments=None, need=True):
         if segments is None:
             h, gates, c_all, tanh_c = impl.lstm_sequence_forward(c["x"], c["h0"], c["c0"], c["w_ih"], c["w_hh"], *b)
             c_T = c_all[-1]
-            grads = impl.lstm_sequence_backward(c["grad_out"], c["grad_hT"], c["grad_cT"], h, gates, c_all, tanh_c,
+            grads = impl.lstm_sequence_backward(grad_out, c["grad_hT"], c["grad_cT"], h, gates, c_all, tanh_c,
                                                 c["x"], c["h0"], c["c0"], c["w_ih"], c["w_hh"], **flags)
         else:
             h, c_T, h_in, c_in = impl.lstm_sequence_forward_checkpointed(c["x"], c["h0"], c["c0"], c["w_ih"],
-                                                                         c["w_hh"], *b, segments)
-            grads = impl.lstm_sequence_backward_checkpointed(c["grad_out"], c["grad_hT"], c["grad_cT"], h_in, c_in,
+                                                                         c["w_hh"], *b, segments, **only)
+            grads = impl.lstm_sequence_backward_checkpointed(grad_out, c["grad_hT"], c["grad_cT"], h_in, c_in,
                                                              segments, c["x"], c["w_ih"], c["w_hh"], *b, **flags)
         names = ["grad_x", "grad_h0", "grad_c0", "grad_w_ih", "grad_w_hh", "grad_b_ih", "grad_b_hh"]
-        return dict(h=h, c_T=c_T, steps=steps, **dict(zip(names, grads)))
+        return dict(h=h[-1:] if last else h, c_T=c_T, steps=steps, **dict(zip(names, grads)))
     names = ["grad_x", "grad_h0", "grad_w_ih", "grad_w_hh", "grad_b_ih", "grad_b_hh"]
     if cell == "gru":
         if segments is None:
             h, gates, hn = impl.gru_sequence_forward(c["x"], c["h0"], c["w_ih"], c["w_hh"], *b)
-            grads = impl.gru_sequence_backward(c["grad_out"], c["grad_hT"], h, gates, hn, c["x"], c["h0"], c["w_ih"],
+            grads = impl.gru_sequence_backward(grad_out, c["grad_hT"], h, gates, hn, c["x"], c["h0"], c["w_ih"],
                                                c["w_hh"], **flags)
         else:
-            h, h_in = impl.gru_sequence_forward_checkpointed(c["x"], c["h0"], c["w_ih"], c["w_hh"], *b, segments)
-            grads = impl.gru_sequence_backward_checkpointed(c["grad_out"], c["grad_hT"], h_in, segments, c["x"],
+            h, h_in = impl.gru_sequence_forward_checkpointed(c["x"], c["h0"], c["w_ih"], c["w_hh"], *b, segments,
+                                                             **only)
+            grads = impl.gru_sequence_backward_checkpointed(grad_out, c["grad_hT"], h_in, segments, c["x"],
                                                             c["w_ih"], c["w_hh"], *b, **flags)
-        return dict(h=h, steps=steps, **dict(zip(names, grads)))
+        return dict(h=h[-1:] if last else h, steps=steps, **dict(zip(names, grads)))
     act = cell[4:]
     if segments is None:
         h = impl.rnn_sequence_forward(c["x"], c["h0"], c["w_ih"], c["w_hh"], *b, act)
-        grads = impl.rnn_sequence_backward(c["grad_out"], c["grad_hT"], h, c["x"], c["h0"], c["w_ih"], c["w_hh"],
+        grads = impl.rnn_sequence_backward(grad_out, c["grad_hT"], h, c["x"], c["h0"], c["w_ih"], c["w_hh"],
                                            act, **flags)
     else:
-        h, h_in = impl.rnn_sequence_forward_checkpointed(c["x"], c["h0"], c["w_ih"], c["w_hh"], *b, segments, act)
-        grads = impl.rnn_sequence_backward_checkpointed(c["grad_out"], c["grad_hT"], h_in, segments, c["x"],
+        h, h_in = impl.rnn_sequence_forward_checkpointed(c["x"], c["h0"], c["w_ih"], c["w_hh"], *b, segments, act,
+                                                         **only)
+        grads = impl.rnn_sequence_backward_checkpointed(grad_out, c["grad_hT"], h_in, segments, c["x"],
                                                         c["w_ih"], c["w_hh"], *b, act, **flags)
-    return dict(h=h, steps=steps, **dict(zip(names, grads)))
+    return dict(h=h[-1:] if last else h, steps=steps, **dict(zip(names, grads)))
 
 
 def assert_close(got, want, dtype):
@@ -237,6 +244,40 @@ def test_checkpointed_kernels_are_bit_for_bit_the_plain_ones(cell, sizes, block_
             if len(set(segments)) != len(segments):
                 continue
             assert_identical(run(impl, cell, case, segments), plain)
+
+
+# ---------------------------------------------------------------- only the last step: the same bits
+
+def zero_grad_out(case):
+    """The case with grad_out zero at every step: a loss on the last step only, through grad_hT."""
+    return {**case, "grad_out": np.zeros_like(case["grad_out"])}
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("sizes", [(1, 2, 3, 2), (2, 2, 3, 2), (3, 1, 2, 2), (11, 2, 3, 3), (13, 1, 2, 4)])
+def test_last_step_only_is_bit_for_bit_the_full_run_with_zero_grad_out(cell, sizes, block_rows):
+    """Forward with return_sequence=False and backward with grad_out=None against the full-length
+    kernels with grad_out all zeros: the last step, c_T, every gradient and dL/dh_t identical, plain
+    and checkpointed (T = 1, 2, 3: the edge cases of the two rows written in turn)."""
+    T = sizes[0]
+    case = make_case(cell, sizes, seed=T + 1)
+    for impl in impls():
+        for segments in (None, [0], sorted({0, T // 2}), list(range(T))):
+            want = run(impl, cell, zero_grad_out(case), segments)
+            want["h"] = want["h"][-1:]
+            got = run(impl, cell, case, segments, last=True)
+            assert got["h"].shape == (1, sizes[1], sizes[3])
+            assert_identical(got, want)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("sizes", SIZES + [(2, 3, 2, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_last_step_only_compiled_equals_numpy_twin(compiled, cell, sizes, dtype, block_rows):
+    case = make_case(cell, sizes, dtype, seed=sizes[0])
+    for segments in (None, [0], sorted({0, sizes[0] // 2})):
+        assert_close(run(compiled, cell, case, segments, last=True),
+                     run(sk.reference, cell, case, segments, last=True), dtype)
 
 
 @pytest.mark.parametrize("cls", [nn.RNN, nn.GRU, nn.LSTM])
@@ -372,7 +413,63 @@ def test_private_loops_refuse_mismatched_buffers_instead_of_crashing(compiled):
         _recurrent._lstm_forward(np.asfortranarray(x), h0, c0, w_ih, w_hh, bias, True, 4, h, gates, c, tanh_c)
     with pytest.raises(ValueError, match="segment starts must increase"):
         _recurrent._rnn_forward(x, h0[:, :2], np.ones((2, 3)), np.ones((2, 2)), bias[:2], True, False, 4,
-                                h, np.array([0, 5], np.intp), np.empty((2, 2, 2)))
+                                h, np.array([0, 5], np.intp), np.empty((2, 2, 2)), np.empty(0))
+
+
+def test_last_step_only_options_are_checked_naming_them():
+    x, h0, c0, w_ih, w_hh, b_ih, b_hh = args = lstm_args()
+    rnn = make_rnn_args()
+    gru = make_case("gru", (3, 2, 3, 2))
+    gru = [gru[k] for k in ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh")]
+    for impl in impls():
+        calls = {"lstm": lambda **o: impl.lstm_sequence_forward_checkpointed(*args, [0], **o),
+                 "gru": lambda **o: impl.gru_sequence_forward_checkpointed(*gru, [0], **o),
+                 "rnn": lambda **o: impl.rnn_sequence_forward_checkpointed(*rnn, [0], **o)}
+        for cell, call in calls.items():
+            for bad in (1, 0, "no", None, np.array([False])):
+                with pytest.raises(TypeError, match=rf"{cell}_sequence_forward_checkpointed: return_sequence must "
+                                                    r"be True \(every step's output\) or False \(the last step's "
+                                                    r"only\); got .* of type"):
+                    call(return_sequence=bad)
+            assert call(return_sequence=np.bool_(False))[0].shape == (1, 2, 2)
+            with pytest.raises(ValueError, match=r"out must have shape \(1, 2, 2\) \(1, N, H\): the last step; "
+                                                 r"got \(3, 2, 2\)"):
+                call(out=np.empty((3, 2, 2)), return_sequence=False)
+            out = np.empty((1, 2, 2))
+            assert call(out=out, return_sequence=False)[0] is out
+        h, c_T, h_in, c_in = impl.lstm_sequence_forward_checkpointed(*args, [0, 1], return_sequence=False)
+        with pytest.raises(ValueError, match=r"lstm_sequence_backward_checkpointed: grad_hT must have shape "
+                                             r"\(N, H\) = \(2, 2\); got \(3, 2\)"):
+            impl.lstm_sequence_backward_checkpointed(None, np.ones((3, 2)), None, h_in, c_in, [0, 1], x, w_ih, w_hh,
+                                                     b_ih, b_hh)
+        with pytest.raises(TypeError, match=r"backward_checkpointed: grad_cT is float32 but x is float64"):
+            impl.lstm_sequence_backward_checkpointed(None, None, np.ones((2, 2), np.float32), h_in, c_in, [0, 1], x,
+                                                     w_ih, w_hh, b_ih, b_hh)
+        full = impl.rnn_sequence_forward(*rnn)
+        with pytest.raises(TypeError, match=r"rnn_sequence_backward: grad_hT must be a numpy array"):
+            impl.rnn_sequence_backward(None, [[1.0, 2.0]] * 2, full, rnn[0], rnn[1], rnn[2], rnn[3])
+
+
+def test_private_loops_refuse_wrong_row_counts(compiled):
+    """h of a checkpointed forward has T rows or 2 (used in turn); grad_out of a backward T or 1."""
+    from tinygrad_vg import _recurrent
+    x, h0, c0, w_ih, w_hh = lstm_args()[:5]      # T, N, D, H = 3, 2, 3, 2
+    bias, starts, state = np.zeros(8), np.array([0], np.intp), np.empty((1, 2, 2))
+    with pytest.raises(ValueError, match=r"h has shape \(4, 2, 2\); expected \(3, 2, 2\) or \(2, 2, 2\)"):
+        _recurrent._lstm_forward_checkpointed(x, h0, c0, w_ih, w_hh, bias, True, 4, starts, np.empty((4, 2, 2)),
+                                              np.empty((2, 2)), state, state, np.empty(4 * 2 * 8 + 3 * 2 * 2))
+    with pytest.raises(ValueError, match=r"h has shape \(1, 2, 2\); expected \(3, 2, 2\) or \(2, 2, 2\)"):
+        _recurrent._gru_forward_checkpointed(x, h0, np.ones((6, 3)), np.ones((6, 2)), bias[:6], True, bias[:2], 4,
+                                             starts, np.empty((1, 2, 2)), state, np.empty(4 * 2 * 6 + 2 * 6 + 4))
+    rnn_x, rnn_h0, rnn_w_ih, rnn_w_hh = make_rnn_args()[:4]
+    with pytest.raises(ValueError, match=r"work has shape \(3,\); expected \(16,\)"):   # P N H: the projection
+        _recurrent._rnn_forward(rnn_x, rnn_h0, rnn_w_ih, rnn_w_hh, bias[:2], True, False, 4, np.empty((2, 2, 2)),
+                                starts, state, np.empty(3))
+    h = np.zeros((3, 2, 2))
+    with pytest.raises(ValueError, match=r"grad_out has shape \(2, 2, 2\); expected \(3, 2, 2\) or \(1, 2, 2\)"):
+        _recurrent._rnn_backward(np.zeros((2, 2, 2)), h, rnn_x, rnn_h0, rnn_w_ih, rnn_w_hh, False, 4,
+                                 np.zeros((2, 2)), np.empty(2 * 4 * 2 * 2), np.empty((3, 2, 3)), np.empty((2, 3)),
+                                 np.empty((2, 2)), np.empty(2), np.empty((3, 2, 2)), True, True, True, True, False)
 
 
 def _unaligned(a: np.ndarray) -> np.ndarray:

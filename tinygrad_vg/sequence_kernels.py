@@ -26,6 +26,13 @@ kernels take need_* flags (an output not needed is None and not computed) and
 `step_grads`, an optional (T, N, H) array that receives dL/dh_t for every t: the
 total gradient reaching h_t (from the output at t and from step t+1).
 
+When only the last step's output is used (nn.LSTM(..., return_sequence=False)), nothing
+of size T N H needs to exist but the input: the checkpointed forward with
+return_sequence=False returns h as the last step only, (1, N, H), its steps passing
+through two rows of scratch; and every backward takes grad_out=None, the gradient then
+entering through grad_hT (and grad_cT) alone. The bits are those of the full-length run
+with grad_out zero but at the last step.
+
 Two implementations with the same names, signatures, results and errors, chosen like
 tinygrad_vg.kernels by TINYGRAD_VG_BACKEND (kernels.BACKEND): `compiled` (the Cython
 extension tinygrad_vg._recurrent) and `reference` (the numpy loops below, which
@@ -51,8 +58,8 @@ KERNELS = (
     "lstm_sequence_forward", "lstm_sequence_backward",
     "lstm_sequence_forward_checkpointed", "lstm_sequence_backward_checkpointed",
 )
-__all__ = ["BACKEND", "BLOCK_ROWS", "KERNELS", "NumpyLoops", "SequenceKernels", "block_steps", "compiled",
-           "reference"] + list(KERNELS)
+__all__ = ["BACKEND", "BLOCK_ROWS", "KERNELS", "NumpyLoops", "SequenceKernels", "block_steps",
+           "check_return_sequence", "compiled", "reference"] + list(KERNELS)
 NONLINEARITIES = ("tanh", "relu")
 
 # Time is cut into blocks of about BLOCK_ROWS // N steps: one GEMM projects a block's
@@ -142,7 +149,8 @@ def _segments_of(kernel: str, segments: Any, steps: int) -> tuple:
     return starts, int(np.diff(np.append(starts, steps)).max())
 
 
-def _out(kernel: str, name: str, value: Any, dtype: np.dtype, shape: tuple, inputs: tuple = ()) -> np.ndarray:
+def _out(kernel: str, name: str, value: Any, dtype: np.dtype, shape: tuple, inputs: tuple = (),
+         letters: str = "(T, N, H)") -> np.ndarray:
     """An output array: a new one, or the caller's (C-contiguous, writeable, right dtype and
     shape, and sharing no memory with the inputs: the loops read those while writing it)."""
     if value is None:
@@ -151,12 +159,42 @@ def _out(kernel: str, name: str, value: Any, dtype: np.dtype, shape: tuple, inpu
         raise TypeError(f"{kernel}: {name} must be a {dtype} numpy array; "
                         f"got {getattr(value, 'dtype', type(value).__name__)}")
     if value.shape != shape:
-        raise ValueError(f"{kernel}: {name} must have shape {shape} (T, N, H); got {value.shape}")
+        raise ValueError(f"{kernel}: {name} must have shape {shape} {letters}; got {value.shape}")
     if not value.flags.c_contiguous or not value.flags.writeable or not value.flags.aligned:
         raise ValueError(f"{kernel}: {name} must be a writeable, aligned C-contiguous array")
     if any(a is not None and np.may_share_memory(value, a) for a in inputs):
         raise ValueError(f"{kernel}: {name} shares memory with an input; give a separate array")
     return value
+
+
+def check_return_sequence(owner: str, value: Any) -> bool:
+    """The return_sequence option (of these kernels, the sequence ops and nn's sequence modules):
+    True or False (numpy's bools too), nothing else."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: return_sequence must be True (every step's output) or False "
+                        f"(the last step's only); got {value!r} of type {type(value).__name__}")
+    return bool(value)
+
+
+def _output_rows(kernel: str, out: Any, dtype: np.dtype, sizes: tuple, return_sequence: bool,
+                 inputs: tuple) -> tuple:
+    """(h, rows) for a checkpointed forward: h the output, (T, N, H) or with return_sequence=False
+    only the last step (1, N, H) (`out` if given); rows what the loops write the steps into: h
+    itself, or two rows of scratch used in turn (step t in row t % 2)."""
+    steps, batch, _, hidden = sizes
+    if return_sequence:
+        h = _out(kernel, "out", out, dtype, (steps, batch, hidden), inputs)
+        return h, h
+    h = _out(kernel, "out", out, dtype, (1, batch, hidden), inputs, "(1, N, H): the last step")
+    return h, np.empty((2, batch, hidden), dtype)
+
+
+def _last_row(h: np.ndarray, rows: np.ndarray, steps: int) -> np.ndarray:
+    """h, with return_sequence=False the last step (1, N, H) from the two rows the loops
+    wrote in turn (step T-1 in row (T-1) % 2)."""
+    if rows is not h:
+        h[0] = rows[(steps - 1) % 2]
+    return h
 
 
 def _nonlinearity(kernel: str, nonlinearity: Any) -> bool:
@@ -178,8 +216,17 @@ def _dummy(dtype: np.dtype, ndim: int) -> np.ndarray:
 
 
 def _first_grad(kernel: str, grad_out: Any, grad_last: Any, name: str, dtype: np.dtype, sizes: tuple) -> tuple:
-    """grad_out checked, and dL/dh_{T-1} = grad_out[T-1] + grad_hT as a new (N, H) array."""
+    """grad_out checked, and dL/dh_{T-1} = grad_out[T-1] + grad_hT as a new (N, H) array.
+    grad_out=None (only the last step was used: the gradient enters through grad_hT) becomes
+    one zero row (1, N, H), which the loops read at every step: the arithmetic of a grad_out
+    that is zero but at T-1, without a (T, N, H) array of zeros."""
     steps, batch, _, hidden = sizes
+    if grad_out is None:
+        grad_out = np.zeros((1, batch, hidden), dtype)
+        grad_h = np.zeros((batch, hidden), dtype)
+        if grad_last is not None:
+            grad_h[...] = _state(grad_last, kernel, name, dtype, sizes)
+        return grad_out, grad_h
     grad_out = _shaped(grad_out, kernel, "grad_out", dtype, (steps, batch, hidden), "(T, N, H)")
     grad_h = grad_out[steps - 1].copy()
     if grad_last is not None:
@@ -255,30 +302,35 @@ class SequenceKernels:
                                  h, gates, c, tanh_c)
         return h, gates, c, tanh_c
 
-    def lstm_sequence_forward_checkpointed(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, segments, *, out=None) -> tuple:
+    def lstm_sequence_forward_checkpointed(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, segments, *, out=None,
+                                           return_sequence=True) -> tuple:
         """As lstm_sequence_forward, keeping only the state entering each segment:
-        (h, c_T, h_in, c_in), h_in and c_in (k, N, H) for the k segments."""
+        (h, c_T, h_in, c_in), h_in and c_in (k, N, H) for the k segments. return_sequence=False:
+        h is the last step only, (1, N, H), and the steps' outputs pass through two rows of
+        scratch, so that the layer holds O(k N H) whatever T."""
         k = "lstm_sequence_forward_checkpointed"
+        return_sequence = check_return_sequence(k, return_sequence)
         x, w_ih, w_hh, sizes = _layer(k, 4, x, w_ih, w_hh)
         (steps, batch, _, hidden), dt = sizes, x.dtype
         h0, c0 = (_state(s, k, name, dt, sizes) for s, name in ((h0, "h0"), (c0, "c0")))
         b_ih, b_hh = _biases(k, b_ih, b_hh, dt, 4 * hidden)
         starts, _ = _segments_of(k, segments, steps)
         p = block_steps(batch, steps)
-        h = _out(k, "out", out, dt, (steps, batch, hidden), (x, h0, c0, w_ih, w_hh, b_ih, b_hh))
+        h, rows = _output_rows(k, out, dt, sizes, return_sequence, (x, h0, c0, w_ih, w_hh, b_ih, b_hh))
         c_last = np.empty((batch, hidden), dt)
         h_in = np.empty((len(starts), batch, hidden), dt)
         c_in = np.empty_like(h_in)
         work = np.empty(p * batch * 4 * hidden + 3 * batch * hidden, dt)
         self.loops._lstm_forward_checkpointed(x, h0, c0, w_ih, w_hh, *_summed(b_ih, b_hh, dt), p, starts,
-                                              h, c_last, h_in, c_in, work)
-        return h, c_last, h_in, c_in
+                                              rows, c_last, h_in, c_in, work)
+        return _last_row(h, rows, steps), c_last, h_in, c_in
 
     def lstm_sequence_backward(self, grad_out, grad_hT, grad_cT, h, gates, c, tanh_c, x, h0, c0, w_ih, w_hh, *,
                                need_x=True, need_h0=True, need_c0=True, need_w_ih=True, need_w_hh=True,
                                need_b=True, step_grads=None) -> tuple:
         """Backpropagation through time of lstm_sequence_forward. grad_out (T, N, H) = dL/dh_t from
-        the outputs; grad_hT, grad_cT (N, H) or None: more gradient for h_{T-1}, c_{T-1}. Returns
+        the outputs, or None for zero (only the last step was used: its gradient comes in grad_hT);
+        grad_hT, grad_cT (N, H) or None: more gradient for h_{T-1}, c_{T-1}. Returns
         (grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh), None where not needed.
             gc_t = grad_c_t + grad_h_t o (1 - tanh(c_t)^2);  grad_c_{t-1} = gc_t f
             d_t = [gc g i(1-i), gc c_{t-1} f(1-f), gc i (1-g^2), grad_h_t tanh(c_t) o(1-o)]
@@ -344,26 +396,30 @@ class SequenceKernels:
                                 h, gates, hn, np.empty(batch * 3 * hidden, dt))
         return h, gates, hn
 
-    def gru_sequence_forward_checkpointed(self, x, h0, w_ih, w_hh, b_ih, b_hh, segments, *, out=None) -> tuple:
-        """As gru_sequence_forward, keeping only the state entering each segment: (h, h_in)."""
+    def gru_sequence_forward_checkpointed(self, x, h0, w_ih, w_hh, b_ih, b_hh, segments, *, out=None,
+                                          return_sequence=True) -> tuple:
+        """As gru_sequence_forward, keeping only the state entering each segment: (h, h_in).
+        return_sequence=False: h is the last step only, (1, N, H) (see the LSTM's)."""
         k = "gru_sequence_forward_checkpointed"
+        return_sequence = check_return_sequence(k, return_sequence)
         x, w_ih, w_hh, sizes = _layer(k, 3, x, w_ih, w_hh)
         (steps, batch, _, hidden), dt = sizes, x.dtype
         h0 = _state(h0, k, "h0", dt, sizes)
         b_ih, b_hh = _biases(k, b_ih, b_hh, dt, 3 * hidden)
         starts, _ = _segments_of(k, segments, steps)
         p = block_steps(batch, steps)
-        h = _out(k, "out", out, dt, (steps, batch, hidden), (x, h0, w_ih, w_hh, b_ih, b_hh))
+        h, rows = _output_rows(k, out, dt, sizes, return_sequence, (x, h0, w_ih, w_hh, b_ih, b_hh))
         h_in = np.empty((len(starts), batch, hidden), dt)
         work = np.empty((p + 1) * batch * 3 * hidden + batch * hidden, dt)
         self.loops._gru_forward_checkpointed(x, h0, w_ih, w_hh, *_gru_biases(b_ih, b_hh, hidden, dt), p, starts,
-                                             h, h_in, work)
-        return h, h_in
+                                             rows, h_in, work)
+        return _last_row(h, rows, steps), h_in
 
     def gru_sequence_backward(self, grad_out, grad_hT, h, gates, hn, x, h0, w_ih, w_hh, *, need_x=True,
                               need_h0=True, need_w_ih=True, need_w_hh=True, need_b=True, step_grads=None) -> tuple:
-        """Backpropagation through time of gru_sequence_forward; returns (grad_x, grad_h0, grad_w_ih,
-        grad_w_hh, grad_b_ih, grad_b_hh), None where not needed. With g = dL/dh_t:
+        """Backpropagation through time of gru_sequence_forward; grad_out (T, N, H) or None and
+        grad_hT as in lstm_sequence_backward. Returns (grad_x, grad_h0, grad_w_ih, grad_w_hh,
+        grad_b_ih, grad_b_hh), None where not needed. With g = dL/dh_t:
             a_n = g (1 - z)(1 - n^2);  a_z = g (h_{t-1} - n) z(1-z);  a_r = a_n hn r(1-r)
             d_x = [a_r, a_z, a_n] (input side);  d_h = [a_r, a_z, a_n r] (recurrent side)
             grad_h_{t-1} = grad_out_{t-1} + g z + d_h W_hh;  grad_x_t = d_x W_ih
@@ -417,29 +473,33 @@ class SequenceKernels:
         b_ih, b_hh = _biases(k, b_ih, b_hh, dt, hidden)
         h = _out(k, "out", out, dt, (steps, batch, hidden), (x, h0, w_ih, w_hh, b_ih, b_hh))
         self.loops._rnn_forward(x, h0, w_ih, w_hh, *_summed(b_ih, b_hh, dt), relu, block_steps(batch, steps), h,
-                                np.empty(0, np.intp), np.empty((0, batch, hidden), dt))
+                                np.empty(0, np.intp), np.empty((0, batch, hidden), dt), np.empty(0, dt))
         return h
 
     def rnn_sequence_forward_checkpointed(self, x, h0, w_ih, w_hh, b_ih, b_hh, segments, nonlinearity="tanh", *,
-                                          out=None) -> tuple:
-        """As rnn_sequence_forward, also returning the state entering each segment: (h, h_in)."""
+                                          out=None, return_sequence=True) -> tuple:
+        """As rnn_sequence_forward, also returning the state entering each segment: (h, h_in).
+        return_sequence=False: h is the last step only, (1, N, H) (see the LSTM's)."""
         k = "rnn_sequence_forward_checkpointed"
+        return_sequence = check_return_sequence(k, return_sequence)
         relu = _nonlinearity(k, nonlinearity)
         x, w_ih, w_hh, sizes = _layer(k, 1, x, w_ih, w_hh)
         (steps, batch, _, hidden), dt = sizes, x.dtype
         h0 = _state(h0, k, "h0", dt, sizes)
         b_ih, b_hh = _biases(k, b_ih, b_hh, dt, hidden)
         starts, _ = _segments_of(k, segments, steps)
-        h = _out(k, "out", out, dt, (steps, batch, hidden), (x, h0, w_ih, w_hh, b_ih, b_hh))
+        p = block_steps(batch, steps)
+        h, rows = _output_rows(k, out, dt, sizes, return_sequence, (x, h0, w_ih, w_hh, b_ih, b_hh))
         h_in = np.empty((len(starts), batch, hidden), dt)
-        self.loops._rnn_forward(x, h0, w_ih, w_hh, *_summed(b_ih, b_hh, dt), relu, block_steps(batch, steps), h,
-                                starts, h_in)
-        return h, h_in
+        work = np.empty(0 if rows.shape[0] == steps else p * batch * hidden, dt)   # see _recurrent._rnn_forward
+        self.loops._rnn_forward(x, h0, w_ih, w_hh, *_summed(b_ih, b_hh, dt), relu, p, rows, starts, h_in, work)
+        return _last_row(h, rows, steps), h_in
 
     def rnn_sequence_backward(self, grad_out, grad_hT, h, x, h0, w_ih, w_hh, nonlinearity="tanh", *, need_x=True,
                               need_h0=True, need_w_ih=True, need_w_hh=True, need_b=True, step_grads=None) -> tuple:
-        """Backpropagation through time of rnn_sequence_forward; returns (grad_x, grad_h0, grad_w_ih,
-        grad_w_hh, grad_b_ih, grad_b_hh), None where not needed.
+        """Backpropagation through time of rnn_sequence_forward; grad_out (T, N, H) or None and
+        grad_hT as in lstm_sequence_backward. Returns (grad_x, grad_h0, grad_w_ih, grad_w_hh,
+        grad_b_ih, grad_b_hh), None where not needed.
             d_t = grad_h_t f'(pre_t) (tanh: 1 - h_t^2; relu: h_t > 0);  grad_h_{t-1} = grad_out_{t-1} + d_t W_hh
             grad_x_t = d_t W_ih;  grad_W_ih = sum d^T x;  grad_W_hh = sum d_t^T h_{t-1};  grad_b = sum d"""
         k = "rnn_sequence_backward"
@@ -514,6 +574,11 @@ def _sigmoid(a: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 def _blocks(steps: int, p: int) -> range:
     return range(0, steps, p)
+
+
+def _row(grad_out: np.ndarray, t: int) -> np.ndarray:
+    """grad_out's row t: grad_out (T, N, H), or (1, N, H) for the same row at every step"""
+    return grad_out[t if grad_out.shape[0] > 1 else 0]
 
 
 class NumpyLoops:
@@ -617,7 +682,7 @@ class NumpyLoops:
             h_blk[rows] = h_prev
             NumpyLoops._lstm_cell_backward(gates[k], c_prev, tanh_c[k], grad_h, grad_c, d)
             if t > 0:
-                grad_h[...] = grad_out[t - 1]
+                grad_h[...] = _row(grad_out, t - 1)
                 _mm(d, w_hh, grad_h, 1)
             else:
                 _mm(d, w_hh, grad_h, 0)
@@ -638,7 +703,7 @@ class NumpyLoops:
     @staticmethod
     def _lstm_forward_checkpointed(x, h0, c0, w_ih, w_hh, bias, has_bias, p, starts, h, c_last, h_in, c_in, work):
         steps, batch, _ = x.shape
-        hidden = h.shape[-1]
+        rows, hidden = h.shape[0], h.shape[-1]   # rows T, or 2 used in turn
         proj = work[:p * batch * 4 * hidden].reshape(p * batch, 4 * hidden)
         c_buf = work[p * batch * 4 * hidden:].reshape(3, batch, hidden)   # two c rows in turn, tanh(c)
         h_prev, c_prev, j = h0, c0, 0
@@ -652,8 +717,8 @@ class NumpyLoops:
                 a = proj[(t - b0) * batch:(t - b0 + 1) * batch]
                 _mm(h_prev, w_hh.T, a, 1)
                 c_new = c_buf[t % 2]
-                NumpyLoops._lstm_cell(a, c_prev, c_new, c_buf[2], h[t])
-                h_prev, c_prev = h[t], c_new
+                NumpyLoops._lstm_cell(a, c_prev, c_new, c_buf[2], h[t % rows])
+                h_prev, c_prev = h[t % rows], c_new
         c_last[...] = c_prev
 
     @staticmethod
@@ -741,7 +806,7 @@ class NumpyLoops:
             h_blk[rows] = h_prev
             NumpyLoops._gru_cell_backward(gates[k], hn[k], h_prev, grad_h, dx_blk[rows], dh_blk[rows], grad_h_next)
             if t > 0:
-                np.add(grad_out[t - 1], grad_h_next, out=grad_h_next)
+                np.add(_row(grad_out, t - 1), grad_h_next, out=grad_h_next)
             _mm(dh_blk[rows], w_hh, grad_h_next, 1)
             grad_h[...] = grad_h_next
             if t == b0:
@@ -760,7 +825,7 @@ class NumpyLoops:
     @staticmethod
     def _gru_forward_checkpointed(x, h0, w_ih, w_hh, bias, has_bias, b_hn, p, starts, h, h_in, work):
         steps, batch, _ = x.shape
-        hidden = h.shape[-1]
+        rows, hidden = h.shape[0], h.shape[-1]   # rows T, or 2 used in turn
         png, nh = p * batch * 3 * hidden, batch * hidden
         proj = work[:png].reshape(p * batch, 3 * hidden)
         rec = work[png:png + 3 * nh].reshape(batch, 3 * hidden)
@@ -773,8 +838,9 @@ class NumpyLoops:
                 if j < len(starts) and t == starts[j]:
                     h_in[j] = h_prev
                     j += 1
-                NumpyLoops._gru_step(proj[(t - b0) * batch:(t - b0 + 1) * batch], h_prev, w_hh, b_hn, rec, hn, h[t])
-                h_prev = h[t]
+                NumpyLoops._gru_step(proj[(t - b0) * batch:(t - b0 + 1) * batch], h_prev, w_hh, b_hn, rec, hn,
+                                     h[t % rows])
+                h_prev = h[t % rows]
 
     @staticmethod
     def _gru_backward(grad_out, h, gates, hn, x, h0, w_ih, w_hh, p, grad_h, work, grad_x, grad_w_ih, grad_w_hh,
@@ -849,7 +915,7 @@ class NumpyLoops:
             else:
                 np.multiply(grad_h, 1 - h[k] * h[k], out=d)
             if t > 0:
-                grad_h[...] = grad_out[t - 1]
+                grad_h[...] = _row(grad_out, t - 1)
                 _mm(d, w_hh, grad_h, 1)
             else:
                 _mm(d, w_hh, grad_h, 0)
@@ -857,19 +923,25 @@ class NumpyLoops:
                 NumpyLoops._block_grads(b0, p, d_blk, d_blk, h_blk, x, w_ih, grads, need)
 
     @staticmethod
-    def _rnn_forward(x, h0, w_ih, w_hh, bias, has_bias, relu, p, h, starts, h_in):
+    def _rnn_forward(x, h0, w_ih, w_hh, bias, has_bias, relu, p, h, starts, h_in, work):
         steps, batch, _ = x.shape
+        rows = h.shape[0]
+        in_place = rows == steps
         h_prev, j = h0, 0
         for b0 in _blocks(steps, p):
             b1 = min(b0 + p, steps)
-            NumpyLoops._project(x, w_ih, bias, has_bias, b0, p, h[b0:b1].reshape((b1 - b0) * batch, -1))
+            proj = h[b0:b1] if in_place else work[:(b1 - b0) * h[0].size].reshape(b1 - b0, batch, -1)
+            NumpyLoops._project(x, w_ih, bias, has_bias, b0, p, proj.reshape((b1 - b0) * batch, -1))
             for t in range(b0, b1):
                 if j < len(starts) and t == starts[j]:
                     h_in[j] = h_prev
                     j += 1
-                _mm(h_prev, w_hh.T, h[t], 1)
-                NumpyLoops._rnn_act(h[t], relu)
-                h_prev = h[t]
+                a = proj[t - b0]
+                _mm(h_prev, w_hh.T, a, 1)
+                NumpyLoops._rnn_act(a, relu)
+                if not in_place:   # a's block is overwritten by the next projection
+                    h[t % rows] = a
+                h_prev = h[t % rows]
 
     @staticmethod
     def _rnn_backward(grad_out, h, x, h0, w_ih, w_hh, relu, p, grad_h, work, grad_x, grad_w_ih, grad_w_hh, grad_b,

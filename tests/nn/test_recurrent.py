@@ -5,6 +5,8 @@ differences (float64) with respect to the inputs, the states and every parameter
 
 Shapes: T time steps, N batch, D input features, H hidden units, L layers.
 """
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 import tinygrad_vg as tg
 import tinygrad_vg.functional as F
 from tinygrad_vg import nn, optim
+from tinygrad_vg import sequence_kernels as sk
 from tinygrad_vg.testing import arrays
 
 from .helpers import gradcheck_module
@@ -265,6 +268,173 @@ def test_sequence_module_equals_its_cells_unrolled(cls, layers, bias, segments):
     assert step_grads == {}
 
 
+# ----- return_sequence=False: only the top layer's last step ----------------------------------------
+def run_with_upstream(model, x_np, states_np, upstream, return_sequence, step_grads):
+    """Forward with given states, loss = sum of (output's last step, h_n, c_n) times the fixed random
+    upstream gradients, backward; returns (values, gradients, output shape); step_grads[layer] gets
+    the step hook's dL/dh_t."""
+    x = tg.Tensor(x_np, requires_grad=True)
+    states = [tg.Tensor(s, requires_grad=True) for s in states_np]
+    model.zero_grad()
+    handle = model.register_step_hook(lambda layer, g: step_grads.__setitem__(layer, g.copy()))
+    out, final = model(x, tuple(states) if len(states) == 2 else states[0], return_sequence=return_sequence)
+    handle.remove()
+    final = final if isinstance(final, tuple) else (final,)
+    loss = (out[-1] * upstream[0]).sum()
+    for t, g in zip(final, upstream[1:]):
+        loss = loss + (t * g).sum()
+    loss.backward()
+    values = [out.data[-1], *(f.data for f in final)]
+    return values, [x.grad, *(s.grad for s in states), *(p.grad for p in model.parameters())], out.shape
+
+
+@pytest.mark.parametrize("cls", SEQUENCES)
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("segments", [None, 3, True])
+def test_return_sequence_false_is_bit_for_bit_the_full_output_run(cls, layers, segments):
+    """The same loss on output[-1], h_n (and c_n), random upstream: every value, every gradient and
+    every step's dL/dh_t (register_step_hook) are bit for bit those of return_sequence=True; the
+    output is the top layer's last step (1, N, H), equal to h_n[-1]."""
+    T, N, D, H = 9, 3, 4, 5
+    rng = np.random.default_rng(layers + (segments is True))
+    kwargs = {"nonlinearity": "relu"} if cls is nn.RNN and layers == 2 else {}
+    model = cls(D, H, num_layers=layers, dtype=np.float64, rng=4, checkpoint_segments=segments, **kwargs)
+    x_np = rng.normal(size=(T, N, D))
+    states_np = [rng.normal(size=(layers, N, H)) for _ in range(2 if cls is nn.LSTM else 1)]
+    upstream = [rng.normal(size=(N, H))] + [rng.normal(size=(layers, N, H)) for _ in states_np]
+    full_steps, last_steps = {}, {}
+    want_values, want_grads, full_shape = run_with_upstream(model, x_np, states_np, upstream, True, full_steps)
+    got_values, got_grads, last_shape = run_with_upstream(model, x_np, states_np, upstream, False, last_steps)
+    assert full_shape == (T, N, H) and last_shape == (1, N, H)
+    assert got_values[0].tobytes() == got_values[1][-1].tobytes()   # output[-1] is h_n[-1]
+    for got, want in zip(got_values + got_grads, want_values + want_grads):
+        assert got.dtype == want.dtype == np.float64 and got.tobytes() == want.tobytes()
+    assert sorted(last_steps) == list(range(layers))
+    for layer in range(layers):
+        assert last_steps[layer].shape == (T, N, H)
+        assert last_steps[layer].tobytes() == full_steps[layer].tobytes()
+
+
+@pytest.mark.parametrize("cls", SEQUENCES)
+@pytest.mark.parametrize("segments", [None, 2])
+def test_return_sequence_false_gradients_element_by_element(cls, segments):
+    """gradcheck (full Jacobian, float64, random upstream) of output[-1], h_n and c_n with respect to
+    the input, the states and every parameter, two layers."""
+    rng = np.random.default_rng(8)
+    model = cls(2, 2, num_layers=2, dtype=np.float64, rng=8, checkpoint_segments=segments)
+    x = tg.Tensor(rng.normal(size=(4, 2, 2)), requires_grad=True)
+    states = [tg.Tensor(rng.normal(size=(2, 2, 2)), requires_grad=True) for _ in range(2 if cls is nn.LSTM else 1)]
+
+    def call(m, x, *s):
+        out, final = m(x, tuple(s) if len(s) == 2 else s[0], return_sequence=False)
+        assert out.shape == (1, 2, 2)
+        return flat(out, *(final if isinstance(final, tuple) else (final,)))
+    assert gradcheck_module(model, [x, *states], call=call)
+
+
+def sequence_nodes(loss, cls):
+    """The tape's sequence-op nodes of a model, bottom layer first."""
+    return [n for n in tg.tape(loss) if n.name == f"{cls.__name__}Sequence"]
+
+
+@pytest.mark.parametrize("cls", SEQUENCES)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_return_sequence_false_with_checkpointing_keeps_nothing_of_length_t_in_the_top_layer(cls, layers, monkeypatch):
+    """The top layer's node keeps only its input x (the lower layer's output, or the data) and the
+    states entering its segments; its backward gets no (T, N, H) gradient (grad_out=None), while a
+    lower layer's gets its full one."""
+    T, N, D, H = 40, 3, 2, 5
+    model = cls(D, H, num_layers=layers, dtype=np.float64, rng=0, checkpoint_segments=True)
+    x = tg.Tensor(np.random.default_rng(0).normal(size=(T, N, D)), requires_grad=True)
+    out, final = model(x, return_sequence=False)
+    loss = out[-1].sum() + (final[0] if cls is nn.LSTM else final).sum()
+    *lower, top = sequence_nodes(loss, cls)
+    assert len(lower) == layers - 1
+    saved = top.saved_arrays()
+    assert saved["x"].shape == (T, N, D if layers == 1 else H)
+    for name, a in saved.items():
+        if name != "x":
+            assert a.shape[0] < T and a.size < T * N * H, (name, a.shape)
+    for node in lower:   # a lower layer checkpoints too: nothing of length T but its input
+        assert {k for k, a in node.saved_arrays().items() if a.ndim == 3 and a.shape[0] == T} == {"x"}
+    kernel = f"{cls.__name__.lower()}_sequence_backward_checkpointed"
+    seen = []
+    original = getattr(sk, kernel)
+    monkeypatch.setattr(sk, kernel, lambda grad_out, *a, **k: seen.append(grad_out) or original(grad_out, *a, **k))
+    loss.backward()
+    assert seen[0] is None   # the top layer's, first
+    assert [g.shape for g in seen[1:]] == [(T, N, H)] * (layers - 1)
+
+
+@pytest.mark.parametrize("cls", SEQUENCES)
+def test_return_sequence_false_without_checkpointing_keeps_every_h_but_sends_no_dense_gradient(cls, monkeypatch):
+    """Plain BPTT needs every step's h (the node keeps it, as with return_sequence=True), but the
+    output is a copy of the last step and backward gets grad_out=None, not T - 1 rows of zeros."""
+    T, N, D, H = 12, 2, 3, 4
+    model = cls(D, H, dtype=np.float64, rng=0)
+    out, _ = model(tg.Tensor(np.random.default_rng(0).normal(size=(T, N, D))), return_sequence=False)
+    (node,) = sequence_nodes(out.sum(), cls)
+    assert node.saved_arrays()["h"].shape == (T, N, H)
+    assert not np.shares_memory(node.saved_arrays()["h"], out.data)
+    kernel = f"{cls.__name__.lower()}_sequence_backward"
+    seen = []
+    original = getattr(sk, kernel)
+    monkeypatch.setattr(sk, kernel, lambda grad_out, *a, **k: seen.append(grad_out) or original(grad_out, *a, **k))
+    out.sum().backward()
+    assert seen == [None]
+
+
+@pytest.mark.parametrize("cls", SEQUENCES)
+def test_return_sequence_false_with_checkpointing_peaks_below_one_output_sequence(cls, monkeypatch):
+    """Measured by tracemalloc (numpy reports its buffers to it), no timing: forward + backward of a
+    checkpointed layer whose loss is on the last step. return_sequence=True holds the output (T, N, H)
+    (and for a while a dense gradient of it); False stays below half of one such array: the states
+    entering the 100 segments, and one segment's recomputation (20 steps) and blocks (16 steps)
+    of scratch. Measured: 0.1 to 0.4 of it, by cell and backend."""
+    monkeypatch.setattr(sk, "BLOCK_ROWS", 64)
+    T, N, D, H = 2000, 4, 2, 16
+    x = tg.Tensor(np.random.default_rng(0).normal(size=(T, N, D)))
+    sequence_bytes = T * N * H * 8
+    peaks = {}
+    for return_sequence in (True, False):
+        model = cls(D, H, dtype=np.float64, rng=0, checkpoint_segments=100)   # of 20 steps
+        tracemalloc.start()
+        try:
+            model(x, return_sequence=return_sequence)[0][-1].sum().backward()
+            peaks[return_sequence] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peaks[True] > sequence_bytes, peaks
+    assert peaks[False] < sequence_bytes / 2, peaks
+
+
+@pytest.mark.parametrize("cls", SEQUENCES)
+def test_return_sequence_false_without_grad_and_in_float32(cls):
+    model = cls(3, 4, num_layers=2, rng=0)
+    x = np.random.default_rng(0).normal(size=(6, 2, 3)).astype(np.float32)
+    out, final = model(x)
+    with tg.no_grad():
+        last, last_final = model(x, return_sequence=False)
+    assert last.shape == (1, 2, 4) and last.dtype == np.float32 and last.node is None
+    np.testing.assert_array_equal(last.data, out.data[-1:])
+    for a, b in zip(final if isinstance(final, tuple) else (final,),
+                    last_final if isinstance(last_final, tuple) else (last_final,)):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+@pytest.mark.parametrize("cls", SEQUENCES)
+def test_return_sequence_is_keyword_only_and_must_be_a_bool(cls):
+    model = cls(3, 4, dtype=np.float64, rng=0)
+    x = np.zeros((5, 2, 3))
+    for bad in (1, 0, None, "no", np.array([True])):
+        with pytest.raises(TypeError, match=rf"{cls.__name__}.forward: return_sequence must be True \(every "
+                                            r"step's output\) or False \(the last step's only\); got .* of type"):
+            model(x, return_sequence=bad)
+    with pytest.raises(TypeError, match="positional"):
+        model(x, None, False)
+    assert model(x, return_sequence=np.bool_(False))[0].shape == (1, 2, 4)
+
+
 def stored_bytes(loss, model):
     """Bytes of the distinct arrays (views counted as their base) the tape keeps, parameters
     excluded: what benchmarks/memory.py reports as stored."""
@@ -480,12 +650,13 @@ def test_gated_sequence_model_learns_to_remember_over_20_steps(cls, carry_bias, 
 
 @pytest.mark.parametrize("module", [nn.RNN, nn.GRU, nn.LSTM])
 @pytest.mark.parametrize("layers", [1, 2])
-def test_an_empty_batch_gives_empty_outputs_and_zero_parameter_gradients_as_torch(module, layers):
+@pytest.mark.parametrize("return_sequence", [True, False])
+def test_an_empty_batch_gives_empty_outputs_and_zero_parameter_gradients_as_torch(module, layers, return_sequence):
     model = module(3, 5, num_layers=layers, dtype=np.float64, rng=0)
     x = tg.Tensor(np.zeros((4, 0, 3)), requires_grad=True)
-    out, state = model(x)
+    out, state = model(x, return_sequence=return_sequence)
     h_n = state[0] if isinstance(state, tuple) else state
-    assert out.shape == (4, 0, 5) and h_n.shape == (layers, 0, 5)
+    assert out.shape == ((4 if return_sequence else 1), 0, 5) and h_n.shape == (layers, 0, 5)
     (out.sum() + h_n.sum()).backward()
     assert x.grad.shape == (4, 0, 3)
     for name, p in model.named_parameters():

@@ -98,11 +98,13 @@ def relu_margin(inputs, bias):
 @pytest.mark.parametrize("kind", list(SEQUENCE_OPS))
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("segments", [None, (0, 2)])
-def test_sequence_op_gradcheck(kind, bias, segments):
+@pytest.mark.parametrize("return_sequence", [True, False])
+def test_sequence_op_gradcheck(kind, bias, segments, return_sequence):
+    """return_sequence=False: the output is the last step (and c_T), (1 or 2, N, H)."""
     inputs = sequence_inputs(kind, 4, 2, 3, 2, bias, seed=5 + bias)
     if kind == "rnn_relu":
         assert relu_margin(inputs, bias) > 1e-3
-    assert tg.gradcheck(sequence_op(kind, segments=segments), inputs)
+    assert tg.gradcheck(sequence_op(kind, segments=segments, return_sequence=return_sequence), inputs)
 
 
 @given(kind=st.sampled_from(["gru", "lstm", "rnn_tanh"]), t=st.integers(1, 4), n=st.integers(1, 2),
@@ -154,8 +156,8 @@ def test_sequence_op_keeps_what_backward_needs_and_no_more():
     plain = ops.LSTMSequence.apply(*inputs)
     saved = plain.node.saved_arrays()
     assert {k: v.shape for k, v in saved.items() if v.ndim == 3} == {
-        "out": (31, 2, 4), "gates": (30, 2, 16), "c": (30, 2, 4), "tanh_c": (30, 2, 4), "x": (30, 2, 3)}
-    assert saved["out"] is plain.data
+        "h": (30, 2, 4), "gates": (30, 2, 16), "c": (30, 2, 4), "tanh_c": (30, 2, 4), "x": (30, 2, 3)}
+    assert saved["h"].base is plain.data   # the output's first T rows, not a copy
     ck = ops.LSTMSequence.apply(*inputs, segments=(0, 10, 20))
     assert {k: v.shape for k, v in ck.node.saved_arrays().items() if v.ndim == 3} == {
         "h_in": (3, 2, 4), "c_in": (3, 2, 4), "x": (30, 2, 3)}
@@ -168,6 +170,45 @@ def test_sequence_op_keeps_what_backward_needs_and_no_more():
     ck.backward(g)
     for got, want in zip([t.grad for t in inputs], first):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("kind", list(SEQUENCE_OPS))
+@pytest.mark.parametrize("segments", [None, (0, 10, 20)])
+def test_last_step_op_outputs_it_alone_with_the_gradients_of_the_full_output(kind, segments):
+    """return_sequence=False: y = h_{T-1} (1, N, H) (the LSTM [h_{T-1}, c_{T-1}], (2, N, H)), the full
+    output's last rows, and gradients bit for bit those of the full output with a zero upstream
+    gradient at the other steps. With segments the node keeps nothing of length T but x; without,
+    what the full op keeps (h, and the LSTM's gates, c, tanh(c)), but not its output."""
+    T, N, H = 30, 2, 4
+    inputs = [tg.Tensor(a, requires_grad=True) for a in sequence_inputs(kind, T, N, 3, H, True, seed=6)]
+    full = sequence_op(kind, segments=segments)(*inputs)
+    last = sequence_op(kind, segments=segments, return_sequence=False)(*inputs)
+    rows = [T - 1, T] if kind == "lstm" else [T - 1]
+    np.testing.assert_array_equal(last.data, full.data[rows], strict=True)
+    saved = {k: v.shape for k, v in last.node.saved_arrays().items() if v.ndim == 3 and v.shape[0] == T}
+    if segments is None:
+        assert saved == {k: v.shape for k, v in full.node.saved_arrays().items() if v.ndim == 3 and v.shape[0] == T}
+        assert not any(np.shares_memory(v, last.data) for v in last.node.saved_arrays().values())
+    else:
+        assert saved == {"x": (T, N, 3)}
+    upstream = np.random.default_rng(1).normal(size=last.shape)
+    grad_full = np.zeros(full.shape)
+    grad_full[rows] = upstream
+    full.backward(grad_full)
+    want = [t.grad.copy() for t in inputs]
+    for t in inputs:
+        t.grad = None
+    last.backward(upstream)
+    for got, w in zip([t.grad for t in inputs], want):
+        assert got.tobytes() == w.tobytes()
+
+
+def test_last_step_op_refuses_a_return_sequence_that_is_not_a_bool():
+    inputs = sequence_inputs("gru", 3, 2, 3, 2, False, 0)
+    for bad in (0, "False", None):
+        with pytest.raises(TypeError, match=r"GRUSequence: return_sequence must be True \(every step's output\) "
+                                            r"or False \(the last step's only\); got"):
+            ops.GRUSequence.apply(*inputs, return_sequence=bad)
 
 
 def test_sequence_op_backward_twice_with_retain_graph():

@@ -39,6 +39,13 @@ Design:
   T rows, h_n and c_n copies of the last two (via F.stack over layers).
 - dL/dh_t of every step of every layer, after backward: register_step_hook (the op's
   backward computes them anyway). The lab's per-step probes unroll the cells instead.
+- forward(..., return_sequence=False) returns only the top layer's last step, (1, N, H),
+  for a loss on output[-1] (classification of a whole sequence): its op then outputs
+  h_{T-1} (and c_{T-1}) alone, and with checkpoint_segments the top layer keeps the states
+  entering its segments and nothing else of length T (its forward steps pass through two
+  rows of scratch). The lower layers still make their full (T, N, H) outputs: each is the
+  next layer's input, kept by that layer's node. Gradients are bit for bit those of
+  return_sequence=True with the same loss.
 """
 from __future__ import annotations
 
@@ -50,6 +57,7 @@ import numpy as np
 from .. import functional as F
 from .. import ops
 from ..autograd import RemovableHandle, is_grad_enabled
+from ..sequence_kernels import check_return_sequence
 from ..tensor import Tensor
 from . import init
 from .deep import segment_count, split_evenly
@@ -273,7 +281,8 @@ class _SequenceBase(Module):
         return call
 
     def _layer(self, x: Tensor, state: tuple, params: tuple, **options: Any) -> tuple[Tensor, tuple]:
-        """One layer over all steps: (output (T, N, H), final state parts (N, H) each)."""
+        """One layer over all steps: (output (T, N, H), or (1, N, H) with return_sequence=False
+        among the options, final state parts (N, H) each)."""
         raise NotImplementedError
 
     def _sequence(self, x: Any) -> Tensor:
@@ -301,25 +310,27 @@ class _SequenceBase(Module):
         parts = split_evenly(list(range(steps)), segment_count(self.checkpoint_segments, steps))
         return tuple(part[0] for part in parts)
 
-    def _unroll(self, x: Tensor, initial: tuple) -> tuple[Tensor, tuple]:
-        """Run every layer over every step; returns output (T, N, H) and each state part (L, N, H)."""
+    def _unroll(self, x: Tensor, initial: tuple, return_sequence: bool = True) -> tuple[Tensor, tuple]:
+        """Run every layer over every step; returns the top layer's output (T, N, H) (only its last
+        step, (1, N, H), with return_sequence=False) and each state part (L, N, H)."""
         if x.dtype != self.weight_hh_l0.dtype:
             raise TypeError(f"{type(self).__name__}: input is {x.dtype} but the parameters are "
                             f"{self.weight_hh_l0.dtype}; convert one of them (e.g. x.astype(np.float32))")
         if x.shape[1] == 0:   # an empty batch: the sequence kernels need N >= 1
-            return self._unroll_empty_batch(x, initial)
+            return self._unroll_empty_batch(x, initial, return_sequence)
         segments = self._segments(x.shape[0])
         finals = []
         for layer in range(self.num_layers):
             weight_ih, weight_hh, bias_ih, bias_hh = self.layer_parameters(layer)
             params = (weight_ih, weight_hh) + (() if bias_ih is None else (bias_ih, bias_hh))
+            top = layer == self.num_layers - 1   # a lower layer's output is the next one's input
             x, final = self._layer(x, tuple(s[layer] for s in initial), params, segments=segments,
-                                   step_hook=self._step_hook(layer))
+                                   step_hook=self._step_hook(layer), return_sequence=return_sequence or not top)
             finals.append(final)
         final = tuple(F.stack([f[k] for f in finals]) for k in range(len(initial)))
         return x, final
 
-    def _unroll_empty_batch(self, x: Tensor, initial: tuple) -> tuple[Tensor, tuple]:
+    def _unroll_empty_batch(self, x: Tensor, initial: tuple, return_sequence: bool) -> tuple[Tensor, tuple]:
         """N = 0, as torch: empty outputs; x and the states get empty gradients and the
         parameters zero ones. Built from the cell steps, which take any batch size."""
         finals = []
@@ -331,6 +342,8 @@ class _SequenceBase(Module):
                 outputs.append(state[0])
             x = F.stack(outputs)
             finals.append(state)
+        if not return_sequence:
+            x = x[-1:]
         return x, tuple(F.stack([f[k] for f in finals]) for k in range(len(initial)))
 
     def _cell_step(self, x_t: Tensor, state: tuple, weight_ih, weight_hh, bias_ih, bias_hh) -> tuple:
@@ -344,7 +357,8 @@ class _SequenceBase(Module):
 
 
 class RNN(_SequenceBase):
-    """torch.nn.RNN: forward(x (T, N, D), h0 (L, N, H) or None) -> (output (T, N, H), h_n (L, N, H))."""
+    """torch.nn.RNN: forward(x (T, N, D), h0 (L, N, H) or None) -> (output (T, N, H), h_n (L, N, H)).
+    forward(..., return_sequence=False): output is the top layer's last step only, (1, N, H)."""
 
     gates = 1
 
@@ -363,9 +377,10 @@ class RNN(_SequenceBase):
     def _cell_step(self, x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
         return (rnn_step(F.linear(x_t, weight_ih, bias_ih), state[0], weight_hh, bias_hh, self.nonlinearity),)
 
-    def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Any, h0: Any = None, *, return_sequence: bool = True) -> tuple[Tensor, Tensor]:
+        return_sequence = check_return_sequence("RNN.forward", return_sequence)
         x = self._sequence(x)
-        output, (h_n,) = self._unroll(x, (self._initial("h0", h0, x.shape[1]),))
+        output, (h_n,) = self._unroll(x, (self._initial("h0", h0, x.shape[1]),), return_sequence)
         return output, h_n
 
     def extra_repr(self) -> str:
@@ -373,7 +388,8 @@ class RNN(_SequenceBase):
 
 
 class GRU(_SequenceBase):
-    """torch.nn.GRU: forward(x (T, N, D), h0 (L, N, H) or None) -> (output (T, N, H), h_n (L, N, H))."""
+    """torch.nn.GRU: forward(x (T, N, D), h0 (L, N, H) or None) -> (output (T, N, H), h_n (L, N, H)).
+    forward(..., return_sequence=False): output is the top layer's last step only, (1, N, H)."""
 
     gates = 3
 
@@ -384,27 +400,31 @@ class GRU(_SequenceBase):
     def _cell_step(self, x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
         return (gru_step(F.linear(x_t, weight_ih, bias_ih), state[0], weight_hh, bias_hh),)
 
-    def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Any, h0: Any = None, *, return_sequence: bool = True) -> tuple[Tensor, Tensor]:
+        return_sequence = check_return_sequence("GRU.forward", return_sequence)
         x = self._sequence(x)
-        output, (h_n,) = self._unroll(x, (self._initial("h0", h0, x.shape[1]),))
+        output, (h_n,) = self._unroll(x, (self._initial("h0", h0, x.shape[1]),), return_sequence)
         return output, h_n
 
 
 class LSTM(_SequenceBase):
     """torch.nn.LSTM: forward(x (T, N, D), state (h0, c0) each (L, N, H), or None)
-    -> (output (T, N, H), (h_n, c_n) each (L, N, H))."""
+    -> (output (T, N, H), (h_n, c_n) each (L, N, H)).
+    forward(..., return_sequence=False): output is the top layer's last step only, (1, N, H)."""
 
     gates = 4
 
     def _layer(self, x, state, params, **options):
         out = ops.LSTMSequence.apply(x, state[0], state[1], *params, **options)   # [h_0 .. h_{T-1}, c_{T-1}]
-        steps = x.shape[0]
+        steps = out.shape[0] - 1   # T, or 1 with return_sequence=False: [h_{T-1}, c_{T-1}]
         return out[:steps], (out[steps - 1], out[steps])
 
     def _cell_step(self, x_t, state, weight_ih, weight_hh, bias_ih, bias_hh):
         return lstm_step(x_t, state[0], state[1], weight_ih, weight_hh, bias_ih, bias_hh)
 
-    def forward(self, x: Any, state: tuple | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def forward(self, x: Any, state: tuple | None = None, *,
+                return_sequence: bool = True) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        return_sequence = check_return_sequence("LSTM.forward", return_sequence)
         x = self._sequence(x)
         if state is None:
             state = (None, None)
@@ -413,5 +433,5 @@ class LSTM(_SequenceBase):
                              f"{self.hidden_size}) arrays; got {type(state).__name__}")
         batch = x.shape[1]
         initial = (self._initial("h0", state[0], batch), self._initial("c0", state[1], batch))
-        output, (h_n, c_n) = self._unroll(x, initial)
+        output, (h_n, c_n) = self._unroll(x, initial, return_sequence)
         return output, (h_n, c_n)

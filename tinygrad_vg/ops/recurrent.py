@@ -118,13 +118,24 @@ class LSTMStep(Function):
 # checkpoint segments (0 first) keeps only the state entering each segment and recomputes
 # the rest during backward, with bit-for-bit the same gradients. step_hook (param):
 # called during backward as step_hook(grad_h) with grad_h (T, N, H) = dL/dh_t for every t
-# (read-only), the total gradient reaching each step's output.
+# (read-only), the total gradient reaching each step's output. return_sequence (param):
+# True outputs every step's h; False only the last step's, h_{T-1} (1, N, H). Its gradients
+# are bit for bit those of the True output with a zero gradient at the other steps, and
+# backward gets no (T, N, H) gradient; with segments, the node then keeps nothing of
+# length T but its input x.
 
-def _sequence_out(x: np.ndarray, h0: np.ndarray, extra: int) -> np.ndarray | None:
-    """The output buffer (T + extra, N, H), or None when the shapes are wrong (the kernel says how)."""
+def _sequence_out(x: np.ndarray, h0: np.ndarray, whole: bool, extra: int) -> np.ndarray | None:
+    """The output buffer (T + extra, N, H), (1 + extra, N, H) for the last step only, or None
+    when the shapes are wrong (the kernel says how)."""
     if x.ndim != 3 or h0.ndim != 2 or x.shape[1] != h0.shape[0] or x.dtype != h0.dtype:
         return None
-    return np.empty((x.shape[0] + extra,) + h0.shape, dtype=x.dtype)
+    return np.empty(((x.shape[0] if whole else 1) + extra,) + h0.shape, dtype=x.dtype)
+
+
+def _sequence_grads(grad_out: np.ndarray, whole: bool, steps: int) -> tuple:
+    """(grad_out of the steps' outputs (T, N, H) or None, grad_hT) for the backward kernels:
+    with the last step only, its gradient is dL/dh_{T-1} and the other steps get none."""
+    return (grad_out[:steps], None) if whole else (None, grad_out[0])
 
 
 def _need_flags(needs_grad: tuple, leading: tuple) -> dict:
@@ -137,8 +148,9 @@ def _need_flags(needs_grad: tuple, leading: tuple) -> dict:
     return flags
 
 
-def _step_grads(hook, grad_h: np.ndarray) -> np.ndarray | None:
-    return None if hook is None else np.empty(grad_h.shape, dtype=grad_h.dtype)
+def _step_grads(hook, x: np.ndarray, weight_hh: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
+    """The (T, N, H) array that receives dL/dh_t, when there is a hook to call with it."""
+    return None if hook is None else np.empty(x.shape[:2] + weight_hh.shape[1:], dtype=dtype)
 
 
 def _call_hook(hook, step_grads: np.ndarray | None) -> None:
@@ -148,7 +160,8 @@ def _call_hook(hook, step_grads: np.ndarray | None) -> None:
 
 
 class LSTMSequence(Function):
-    """y = [h_0, ..., h_{T-1}, c_{T-1}] (T+1, N, H): torch.nn.LSTM's layer over all T steps, one node.
+    """y = [h_0, ..., h_{T-1}, c_{T-1}] (T+1, N, H): torch.nn.LSTM's layer over all T steps, one node;
+    with return_sequence=False y = [h_{T-1}, c_{T-1}] (2, N, H).
         a_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh;  i, f, o = sigmoid, g = tanh of a_t's slices;
         c_t = f c_{t-1} + i g;  h_t = o tanh(c_t)
     Backward through time, with grad_h_t the total dL/dh_t (from y and from step t+1):
@@ -158,44 +171,49 @@ class LSTMSequence(Function):
         grad_W_ih = sum_t grad_a_t^T x_t;  grad_W_hh = sum_t grad_a_t^T h_{t-1};  grad_b_ih = grad_b_hh = sum grad_a
 
     The last row of y is the final cell state, so one node returns both parts of the state.
-    It keeps per step the gates, c and tanh(c) besides its output (7 H floats per sample, the
-    BPTT minimum), or with segments only the state entering each segment (see above)."""
+    It keeps per step the gates, c, tanh(c) and h (7 H floats per sample, the BPTT minimum),
+    or with segments only the state entering each segment (see above)."""
 
-    def forward(self, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, segments=None, step_hook=None):
-        out = _sequence_out(x, h0, 1)
-        h = None if out is None else out[:-1]
+    def forward(self, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, segments=None, step_hook=None,
+                return_sequence=True):
+        whole = sequence_kernels.check_return_sequence("LSTMSequence", return_sequence)
+        out = _sequence_out(x, h0, whole, 1)
+        h_rows = None if out is None else out[:-1]
         if segments is None:
             h, gates, c, tanh_c = sequence_kernels.lstm_sequence_forward(
-                x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, out=h)
-            self.out, self.gates, self.c, self.tanh_c, self.h0, self.c0 = out, gates, c, tanh_c, h0, c0
+                x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, out=h_rows if whole else None)
+            self.h, self.gates, self.c, self.tanh_c, self.h0, self.c0 = h, gates, c, tanh_c, h0, c0
+            if not whole:
+                h_rows[0] = h[-1]
             c_last = c[-1]
         else:
-            h, c_last, self.h_in, self.c_in = sequence_kernels.lstm_sequence_forward_checkpointed(
-                x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, segments, out=h)
+            _, c_last, self.h_in, self.c_in = sequence_kernels.lstm_sequence_forward_checkpointed(
+                x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, segments, out=h_rows, return_sequence=whole)
             self.bias_ih, self.bias_hh = bias_ih, bias_hh
         out[-1] = c_last
         self.x, self.weight_ih, self.weight_hh = x, weight_ih, weight_hh
-        self.segments, self.step_hook = segments, step_hook
+        self.segments, self.step_hook, self.whole = segments, step_hook, whole
         return out
 
     def backward(self, grad_out):
-        steps = self.x.shape[0]
         need = _need_flags(self.needs_grad, ("need_x", "need_h0", "need_c0"))
-        step_grads = _step_grads(self.step_hook, grad_out[:steps])
+        grad_seq, grad_hT = _sequence_grads(grad_out, self.whole, self.x.shape[0])
+        step_grads = _step_grads(self.step_hook, self.x, self.weight_hh, grad_out.dtype)
         if self.segments is None:
             grads = sequence_kernels.lstm_sequence_backward(
-                grad_out[:steps], None, grad_out[steps], self.out[:steps], self.gates, self.c, self.tanh_c,
-                self.x, self.h0, self.c0, self.weight_ih, self.weight_hh, step_grads=step_grads, **need)
+                grad_seq, grad_hT, grad_out[-1], self.h, self.gates, self.c, self.tanh_c, self.x, self.h0, self.c0,
+                self.weight_ih, self.weight_hh, step_grads=step_grads, **need)
         else:
             grads = sequence_kernels.lstm_sequence_backward_checkpointed(
-                grad_out[:steps], None, grad_out[steps], self.h_in, self.c_in, self.segments, self.x,
-                self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, step_grads=step_grads, **need)
+                grad_seq, grad_hT, grad_out[-1], self.h_in, self.c_in, self.segments, self.x, self.weight_ih,
+                self.weight_hh, self.bias_ih, self.bias_hh, step_grads=step_grads, **need)
         _call_hook(self.step_hook, step_grads)
         return grads[:len(self.needs_grad)]
 
 
 class GRUSequence(Function):
-    """y = [h_0, ..., h_{T-1}] (T, N, H): torch.nn.GRU's layer over all T steps, one node.
+    """y = [h_0, ..., h_{T-1}] (T, N, H): torch.nn.GRU's layer over all T steps, one node; with
+    return_sequence=False y = [h_{T-1}] (1, N, H).
         r, z = sigmoid(x_t W_i{r,z}^T + b_i{r,z} + h_{t-1} W_h{r,z}^T + b_h{r,z});  hn = h_{t-1} W_hn^T + b_hn;
         n = tanh(x_t W_in^T + b_in + r hn);  h_t = n + z (h_{t-1} - n)
     Backward through time, with g = grad_h_t the total dL/dh_t (from y and from step t+1):
@@ -203,73 +221,83 @@ class GRUSequence(Function):
         grad_x_t = [a_r, a_z, a_n] W_ih;  grad_h_{t-1} += g z + [a_r, a_z, a_n r] W_hh
         grad_W_ih = sum [a_r, a_z, a_n]^T x_t;  grad_W_hh = sum [a_r, a_z, a_n r]^T h_{t-1}
 
-    It keeps per step r, z, n and hn besides its output, or with segments only the state
-    entering each segment."""
+    It keeps per step h, r, z, n and hn, or with segments only the state entering each segment."""
 
-    def forward(self, x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, segments=None, step_hook=None):
-        out = _sequence_out(x, h0, 0)
+    def forward(self, x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, segments=None, step_hook=None,
+                return_sequence=True):
+        whole = sequence_kernels.check_return_sequence("GRUSequence", return_sequence)
+        out = _sequence_out(x, h0, whole, 0)
         if segments is None:
-            out, self.gates, self.hn = sequence_kernels.gru_sequence_forward(
-                x, h0, weight_ih, weight_hh, bias_ih, bias_hh, out=out)
-            self.out, self.h0 = out, h0
+            self.h, self.gates, self.hn = sequence_kernels.gru_sequence_forward(
+                x, h0, weight_ih, weight_hh, bias_ih, bias_hh, out=out if whole else None)
+            self.h0 = h0
+            if not whole:
+                out[0] = self.h[-1]
         else:
             out, self.h_in = sequence_kernels.gru_sequence_forward_checkpointed(
-                x, h0, weight_ih, weight_hh, bias_ih, bias_hh, segments, out=out)
+                x, h0, weight_ih, weight_hh, bias_ih, bias_hh, segments, out=out, return_sequence=whole)
             self.bias_ih, self.bias_hh = bias_ih, bias_hh
         self.x, self.weight_ih, self.weight_hh = x, weight_ih, weight_hh
-        self.segments, self.step_hook = segments, step_hook
+        self.segments, self.step_hook, self.whole = segments, step_hook, whole
         return out
 
     def backward(self, grad_out):
         need = _need_flags(self.needs_grad, ("need_x", "need_h0"))
-        step_grads = _step_grads(self.step_hook, grad_out)
+        grad_seq, grad_hT = _sequence_grads(grad_out, self.whole, self.x.shape[0])
+        step_grads = _step_grads(self.step_hook, self.x, self.weight_hh, grad_out.dtype)
         if self.segments is None:
             grads = sequence_kernels.gru_sequence_backward(
-                grad_out, None, self.out, self.gates, self.hn, self.x, self.h0, self.weight_ih, self.weight_hh,
+                grad_seq, grad_hT, self.h, self.gates, self.hn, self.x, self.h0, self.weight_ih, self.weight_hh,
                 step_grads=step_grads, **need)
         else:
             grads = sequence_kernels.gru_sequence_backward_checkpointed(
-                grad_out, None, self.h_in, self.segments, self.x, self.weight_ih, self.weight_hh, self.bias_ih,
+                grad_seq, grad_hT, self.h_in, self.segments, self.x, self.weight_ih, self.weight_hh, self.bias_ih,
                 self.bias_hh, step_grads=step_grads, **need)
         _call_hook(self.step_hook, step_grads)
         return grads[:len(self.needs_grad)]
 
 
 class RNNSequence(Function):
-    """y = [h_0, ..., h_{T-1}] (T, N, H): torch.nn.RNN's layer over all T steps, one node.
+    """y = [h_0, ..., h_{T-1}] (T, N, H): torch.nn.RNN's layer over all T steps, one node; with
+    return_sequence=False y = [h_{T-1}] (1, N, H).
         h_t = f(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), f = tanh or relu (param nonlinearity)
     Backward through time, with grad_h_t the total dL/dh_t (from y and from step t+1):
         grad_a_t = grad_h_t f'(a_t)  (tanh: 1 - h_t^2;  relu: 1 where h_t > 0);  grad_h_{t-1} += grad_a_t W_hh
         grad_x_t = grad_a_t W_ih;  grad_W_ih = sum grad_a_t^T x_t;  grad_W_hh = sum grad_a_t^T h_{t-1}
 
-    Its output is all its backward needs; with segments it keeps only the state entering each
-    segment (the output is the caller's to keep or drop)."""
+    Every step's h is all its backward needs (its output, when that is the whole sequence);
+    with segments it keeps only the state entering each segment."""
 
     def forward(self, x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh",
-                segments=None, step_hook=None):
-        out = _sequence_out(x, h0, 0)
+                segments=None, step_hook=None, return_sequence=True):
+        whole = sequence_kernels.check_return_sequence("RNNSequence", return_sequence)
+        out = _sequence_out(x, h0, whole, 0)
         if segments is None:
-            out = sequence_kernels.rnn_sequence_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh,
-                                                        nonlinearity, out=out)
-            self.out, self.h0 = out, h0
+            self.h = sequence_kernels.rnn_sequence_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh,
+                                                           nonlinearity, out=out if whole else None)
+            self.h0 = h0
+            if not whole:
+                out[0] = self.h[-1]
         else:
             out, self.h_in = sequence_kernels.rnn_sequence_forward_checkpointed(
-                x, h0, weight_ih, weight_hh, bias_ih, bias_hh, segments, nonlinearity, out=out)
+                x, h0, weight_ih, weight_hh, bias_ih, bias_hh, segments, nonlinearity, out=out,
+                return_sequence=whole)
             self.bias_ih, self.bias_hh = bias_ih, bias_hh
         self.x, self.weight_ih, self.weight_hh = x, weight_ih, weight_hh
-        self.nonlinearity, self.segments, self.step_hook = nonlinearity, segments, step_hook
+        self.nonlinearity, self.segments, self.step_hook, self.whole = nonlinearity, segments, step_hook, whole
         return out
 
     def backward(self, grad_out):
         need = _need_flags(self.needs_grad, ("need_x", "need_h0"))
-        step_grads = _step_grads(self.step_hook, grad_out)
+        grad_seq, grad_hT = _sequence_grads(grad_out, self.whole, self.x.shape[0])
+        step_grads = _step_grads(self.step_hook, self.x, self.weight_hh, grad_out.dtype)
         if self.segments is None:
             grads = sequence_kernels.rnn_sequence_backward(
-                grad_out, None, self.out, self.x, self.h0, self.weight_ih, self.weight_hh, self.nonlinearity,
+                grad_seq, grad_hT, self.h, self.x, self.h0, self.weight_ih, self.weight_hh, self.nonlinearity,
                 step_grads=step_grads, **need)
         else:
             grads = sequence_kernels.rnn_sequence_backward_checkpointed(
-                grad_out, None, self.h_in, self.segments, self.x, self.weight_ih, self.weight_hh, self.bias_ih,
+                grad_seq, grad_hT, self.h_in, self.segments, self.x, self.weight_ih, self.weight_hh, self.bias_ih,
                 self.bias_hh, self.nonlinearity, step_grads=step_grads, **need)
         _call_hook(self.step_hook, step_grads)
         return grads[:len(self.needs_grad)]
