@@ -573,6 +573,11 @@ cdef inline bint _apart(object a, object b) noexcept:
     return (pa + cnp.PyArray_NBYTES(<cnp.ndarray> a) <= pb or pb + cnp.PyArray_NBYTES(<cnp.ndarray> b) <= pa)
 
 
+cdef inline bint _apart_or_same(object g, object p) noexcept:
+    """g is p's memory exactly (same start; both contiguous of one shape and order) or apart from it"""
+    return cnp.PyArray_DATA(<cnp.ndarray> g) == cnp.PyArray_DATA(<cnp.ndarray> p) or _apart(g, p)
+
+
 cdef inline int _param_order(object p) noexcept:
     """p's flat order (0 C, 1 F) if p is a plain writeable contiguous array, else -1"""
     cdef cnp.ndarray a
@@ -642,7 +647,7 @@ def sgd_step(params, grads, momentum_buffers, lr, momentum=0.0, dampening=0.0, w
                 break
             p = <cnp.ndarray> params[i]
             typenum = cnp.PyArray_TYPE(p)
-            if not _state_ok(grads[i], p, typenum, order, False) or (
+            if not (_state_ok(grads[i], p, typenum, order, False) and _apart_or_same(grads[i], p)) or (
                     use_momentum and bufs[i] is not None and not (
                         _state_ok(bufs[i], p, typenum, order, True) and _apart(bufs[i], p)
                         and _apart(bufs[i], grads[i]))):
@@ -689,7 +694,7 @@ cdef void _adam_loop(int typenum, void *p, void *g, void *m, void *v, Py_ssize_t
                   c2, bias2, eps, weight_decay, use_decay)
 
 
-cdef void _adam_one(cnp.ndarray p, cnp.ndarray g, cnp.ndarray m, cnp.ndarray v, long t, double lr,
+cdef void _adam_one(cnp.ndarray p, cnp.ndarray g, cnp.ndarray m, cnp.ndarray v, long long t, double lr,
                     double beta1, double beta2, double eps, double weight_decay) noexcept:
     # the scalars as the Python formulas compute them, in double (pow is what Python's ** calls)
     cdef double step_size = lr / (1.0 - pow(beta1, <double> t))
@@ -734,7 +739,7 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps
             p = <cnp.ndarray> params[i]
             typenum = cnp.PyArray_TYPE(p)
             t = steps[i]
-            if (not _state_ok(grads[i], p, typenum, order, False)
+            if (not (_state_ok(grads[i], p, typenum, order, False) and _apart_or_same(grads[i], p))
                     or not _state_ok(exp_avgs[i], p, typenum, order, True)
                     or not _state_ok(exp_avg_sqs[i], p, typenum, order, True)
                     or not (_apart(exp_avgs[i], p) and _apart(exp_avgs[i], grads[i])

@@ -766,6 +766,14 @@ def test_sgd_step_bad_input(kernel_impl):
     for buf in (g, g[:, :], p):
         with pytest.raises(ValueError, match=r"sgd_step: momentum_buffers\[0\] shares memory with (grads|params)\[0\]"):
             f([p], [g], [buf], 0.1, 0.9)
+    # a gradient may be the parameter itself, but not overlap it in part
+    base = np.arange(1.0, 9.0)
+    with pytest.raises(ValueError, match=r"sgd_step: grads\[0\] overlaps params\[0\] in part"):
+        f([base[1:8]], [base[0:7]], None, 0.1)
+    np.testing.assert_array_equal(base, np.arange(1.0, 9.0))
+    same = np.ones(3)
+    f([same], [same], None, 0.5)
+    np.testing.assert_array_equal(same, np.full(3, 0.5))
     # nothing was touched by the calls that raised
     np.testing.assert_array_equal(p, np.ones((2, 3)))
     np.testing.assert_array_equal(g, np.ones((2, 3)))
@@ -797,6 +805,10 @@ def test_adam_step_bad_input(kernel_impl):
     for moments, what in (([shared], [shared]), ([grad], [state()]), ([state()], [p])):
         with pytest.raises(ValueError, match=r"adam_step: (exp_avgs|exp_avg_sqs)\[0\] shares memory with"):
             f([p], [grad], moments, what, [1], 0.1, 0.9, 0.999, 1e-8)
+    base = np.arange(1.0, 9.0)
+    with pytest.raises(ValueError, match=r"adam_step: grads\[0\] overlaps params\[0\] in part"):
+        f([base[1:8]], [base[0:7]], [np.zeros(7)], [np.zeros(7)], [1], 0.1, 0.9, 0.999, 1e-8)
+    np.testing.assert_array_equal(base, np.arange(1.0, 9.0))
     np.testing.assert_array_equal(p, np.ones(3))
     np.testing.assert_array_equal(q, np.ones(3))
     np.testing.assert_array_equal(grad, np.full(3, 0.5))

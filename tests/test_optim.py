@@ -225,7 +225,7 @@ def test_bad_arguments_are_value_errors():
         with pytest.raises(ValueError, match=pattern):
             optim.SGD(p, **kwargs)
     for kwargs, pattern in [(dict(lr=-1e-3), "lr"), (dict(betas=(0.9, 1.0)), r"betas.*\[0, 1\)"),
-                            (dict(betas=(-0.1, 0.9)), "betas"), (dict(betas=(0.9,)), "betas"),
+                            (dict(betas=(-0.1, 0.9)), "betas"), 
                             (dict(eps=-1.0), "eps"), (dict(weight_decay=-0.1), "weight_decay")]:
         with pytest.raises(ValueError, match=pattern):
             optim.Adam(p, **kwargs)
@@ -234,9 +234,14 @@ def test_bad_arguments_are_value_errors():
                                (optim.Adam, dict(lr=None), "lr"), (optim.Adam, dict(eps=True), "eps")]:
         with pytest.raises(TypeError, match=rf"{make.__name__}: {name} must be a number >= 0, got"):
             make(p, **kwargs)
-    for betas in [(None, 0.9), 0.9, (0.9, "0.99")]:
-        with pytest.raises(ValueError, match=r"Adam: betas must be two numbers in \[0, 1\); got"):
+    for betas in [(None, 0.9), 0.9, (0.9, "0.99"), (0.9, 0.99, 0.1)]:
+        with pytest.raises(TypeError, match=r"Adam: betas must be a pair of numbers in \[0, 1\); got"):
             optim.Adam(p, betas=betas)
+    with pytest.raises(TypeError, match=r"SGD: dampening must be a number, got None"):
+        optim.SGD(p, lr=0.1, momentum=0.9, dampening=None)
+    with pytest.raises(TypeError, match=r"SGD: nesterov must be True or False, got 'yes'"):
+        optim.SGD(p, lr=0.1, momentum=0.9, nesterov="yes")
+    optim.SGD(p, lr=np.array(0.1)).step()   # a 0-d array is a number (torch takes a tensor lr)
     for opt in (lambda ps: optim.SGD(ps, lr=0.1), optim.Adam):
         with pytest.raises(ValueError, match="empty parameter list"):
             opt([])

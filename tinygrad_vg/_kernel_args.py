@@ -182,14 +182,25 @@ def _state_array(value: Any, param: np.ndarray, kernel: str, name: str, i: int,
     return value
 
 
+def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.shape == b.shape and a.strides == b.strides)
+
+
 def _own_memory(kernel: str, arrays: list, names: list, i: int) -> None:
-    """The state arrays a step writes must not share memory with each other, the parameter or
-    its gradient: the result would depend on the order of the writes (compiled and numpy differ)."""
+    """The arrays of one parameter's step must not overlap: the result would depend on the order
+    of the writes (compiled and numpy differ). The gradient may be the parameter itself."""
     for a in range(len(arrays)):
         for b in range(a + 1, len(arrays)):
-            if (a >= 2 or b >= 2) and np.shares_memory(arrays[a], arrays[b]):
-                raise ValueError(f"{kernel}: {names[b]}[{i}] shares memory with {names[a]}[{i}]; each "
-                                 "optimizer state array must be an array of its own (e.g. np.zeros_like(param))")
+            if not np.shares_memory(arrays[a], arrays[b]):
+                continue
+            if b == 1:   # the gradient and the parameter
+                if _same_memory(arrays[0], arrays[1]):
+                    continue
+                raise ValueError(f"{kernel}: grads[{i}] overlaps params[{i}] in part; a gradient must "
+                                 "be the parameter array itself or apart from it")
+            raise ValueError(f"{kernel}: {names[b]}[{i}] shares memory with {names[a]}[{i}]; each "
+                             "optimizer state array must be an array of its own (e.g. np.zeros_like(param))")
 
 
 def sgd_args(params: Any, grads: Any, momentum_buffers: Optional[list], momentum: float) -> tuple:
@@ -211,9 +222,10 @@ def sgd_args(params: Any, grads: Any, momentum_buffers: Optional[list], momentum
         p = _in_place(p, "sgd_step", "params", i)
         checked_params.append(p)
         checked_grads.append(_state_array(g, p, "sgd_step", "grads", i))
+        arrays = [p, checked_grads[i]]
         if momentum != 0 and momentum_buffers[i] is not None:
-            buf = _state_array(momentum_buffers[i], p, "sgd_step", "momentum_buffers", i, in_place=True)
-            _own_memory("sgd_step", [p, checked_grads[i], buf], ["params", "grads", "momentum_buffers"], i)
+            arrays.append(_state_array(momentum_buffers[i], p, "sgd_step", "momentum_buffers", i, in_place=True))
+        _own_memory("sgd_step", arrays, ["params", "grads", "momentum_buffers"], i)
     return checked_params, checked_grads, momentum_buffers if momentum != 0 else None
 
 

@@ -314,7 +314,8 @@ def backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> None:
         t, g = leaves.popitem()[1]   # popped: the dict no longer counts as a holder of g
         if t._hooks:
             g = _apply_hooks(t._hooks, g)
-        owned = _refs(g) <= _PRIVATE_REFS   # not inside the call below: its arguments count too
+        # not inside the call below: its arguments would count too
+        owned = _PRIVATE_REFS > 0 and _refs(g) <= _PRIVATE_REFS
         t._accumulate(g, owned)
 
 
@@ -323,16 +324,26 @@ def _refs(a: Any) -> int:
 
 
 def _calibrate() -> int:
+    """_refs of an array held by one local variable (the shape of the call in backward), if
+    the count is trustworthy: one more holder must show as one more reference."""
+    if not hasattr(sys, "getrefcount"):
+        return 0
     a = np.empty(0)
-    return _refs(a)
+    alone = _refs(a)
+    holder = [a]
+    if _refs(a) != alone + 1 or alone not in (2, 3):   # 2 or 3 on CPython 3.9-3.13
+        return 0
+    del holder
+    return alone
 
 
 # How many references an array has when only the caller's local variable holds it, counted
 # by _refs as backward calls it. A leaf's summed gradient with no more than that (not a view
 # either, checked by _accumulate) is held by nobody else: not by another leaf (Add hands one
 # array to both inputs), a node, a hook or a view, so the leaf may keep it as .grad without a
-# copy. Where reference counts are not available (not CPython) every gradient is copied.
-_PRIVATE_REFS = _calibrate() if hasattr(sys, "getrefcount") else 0
+# copy. Where the count cannot be trusted (no sys.getrefcount, or an unexpected value, e.g.
+# under a tracer that pins frame locals) it is 0 and every gradient is copied.
+_PRIVATE_REFS = _calibrate()
 
 
 def _backprop(root: Function, grad: np.ndarray, leaves: dict, retain_graph: bool,

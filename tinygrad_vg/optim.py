@@ -49,10 +49,21 @@ def _param_list(owner: str, params: Any) -> list[Tensor]:
     return params
 
 
+def _is_number(value: Any) -> bool:
+    """a real number: int, float, a numpy one, or a 0-d numpy array of one (not a bool)"""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_number(owner: str, name: str, value: Any, accepted: str = "a number") -> None:
+    if not _is_number(value):
+        raise TypeError(f"{owner}: {name} must be {accepted}, got {value!r}")
+
+
 def _check_nonnegative(owner: str, **values: float) -> None:
     for name, value in values.items():
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{owner}: {name} must be a number >= 0, got {value!r}")
+        _check_number(owner, name, value, "a number >= 0")
         if not value >= 0.0:   # also rejects NaN
             raise ValueError(f"{owner}: {name} must be >= 0, got {value}")
 
@@ -109,6 +120,9 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0,
                  weight_decay: float = 0.0, dampening: float = 0.0, nesterov: bool = False) -> None:
         _check_nonnegative("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
+        _check_number("SGD", "dampening", dampening)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(f"SGD: nesterov=True needs momentum > 0 and dampening = 0; got momentum="
                              f"{momentum}, dampening={dampening}")
@@ -141,10 +155,10 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         _check_nonnegative("Adam", lr=lr, eps=eps, weight_decay=weight_decay)
-        if (not isinstance(betas, (tuple, list)) or len(betas) != 2
-                or not all(isinstance(b, (int, float, np.integer, np.floating)) and not isinstance(b, bool)
-                           and 0.0 <= b < 1.0 for b in betas)):
-            raise ValueError(f"Adam: betas must be two numbers in [0, 1); got {betas!r}")
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2 or not all(_is_number(b) for b in betas):
+            raise TypeError(f"Adam: betas must be a pair of numbers in [0, 1); got {betas!r}")
+        if not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"Adam: betas must be two numbers in [0, 1); got {tuple(betas)}")
         super().__init__(params)
         self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
 

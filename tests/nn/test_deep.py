@@ -184,3 +184,17 @@ def test_20_layer_tanh_net_trains_on_random_data(kind, opt_name):
         losses.append(loss.item())
     assert np.isfinite(losses).all()
     assert losses[-1] < bound * losses[0], (losses[0], losses[-1])
+
+
+@pytest.mark.parametrize("kind", ["plain", "residual"])
+def test_a_fused_block_whose_bias_was_removed_runs_without_it(kind):
+    model = nn.deep_mlp(kind, 3, 2, "tanh", dtype=np.float64, rng=0)
+    for block in model.blocks:
+        block.linear.bias = None
+    x = np.random.default_rng(0).normal(size=(2, 3))
+    h = x
+    for block in model.blocks:
+        y = np.tanh(h @ block.linear.weight.data.T)
+        h = h + y if kind == "residual" else y
+    np.testing.assert_allclose(model(x).data, h, rtol=1e-12)
+    tg.gradcheck(lambda w: model(x), [model.blocks[0].linear.weight])

@@ -63,9 +63,10 @@ class PlainBlock(Module):
             # one tape node for the whole layer, skip connection included (same values and
             # gradients as the separate ops)
             linear = self.linear
-            h = check_features(type(self).__name__, h, linear.in_features, dtype=linear.weight.data.dtype)   # F.linear_act's op, called directly: the activation name is known good
-            return LinearAct.apply(h, linear.weight, linear.bias, activation=FUSED[self.activation],
-                                   residual=residual)
+            h = check_features(type(self).__name__, h, linear.in_features, dtype=linear.weight.data.dtype)
+            params = (linear.weight,) if linear.bias is None else (linear.weight, linear.bias)
+            # F.linear_act's op, called directly: the activation name is known good
+            return LinearAct.apply(h, *params, activation=FUSED[self.activation], residual=residual)
         z = self.linear(h)
         if self.norm is not None:
             z = self.norm(z)
