@@ -198,3 +198,16 @@ def test_a_fused_block_whose_bias_was_removed_runs_without_it(kind):
         h = h + y if kind == "residual" else y
     np.testing.assert_allclose(model(x).data, h, rtol=1e-12)
     tg.gradcheck(lambda w: model(x), [model.blocks[0].linear.weight])
+
+
+def test_hooks_on_a_blocks_linear_layer_fire_though_the_block_is_fused():
+    model = nn.deep_mlp("residual", 3, 2, "tanh", dtype=np.float64, rng=0)
+    x = np.random.default_rng(1).normal(size=(2, 3))
+    fused = model(x)
+    seen = []
+    model.blocks[1].linear.register_forward_hook(lambda m, inputs, out: seen.append(out.data.copy()))
+    model.blocks[1].linear.register_backward_hook(lambda m, g: seen.append(g.copy()))
+    out = model(x)
+    np.testing.assert_allclose(out.data, fused.data, rtol=1e-12)
+    out.sum().backward()
+    assert len(seen) == 2 and seen[0].shape == seen[1].shape == (2, 3)

@@ -59,10 +59,10 @@ class PlainBlock(Module):
 
     def branch(self, h: Tensor, residual: bool = False) -> Tensor:
         """f(norm(linear(h))), plus h when residual."""
-        if self.norm is None and self.activation in FUSED:
+        linear = self.linear
+        if self.norm is None and self.activation in FUSED and not (linear._forward_hooks or linear._backward_hooks):
             # one tape node for the whole layer, skip connection included (same values and
-            # gradients as the separate ops)
-            linear = self.linear
+            # gradients as the separate ops); with hooks on the Linear, the separate ops run them
             h = check_features(type(self).__name__, h, linear.in_features, dtype=linear.weight.data.dtype)
             params = (linear.weight,) if linear.bias is None else (linear.weight, linear.bias)
             # F.linear_act's op, called directly: the activation name is known good
