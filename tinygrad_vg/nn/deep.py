@@ -63,10 +63,14 @@ class PlainBlock(Module):
         if self.norm is None and self.activation in FUSED and not (linear._forward_hooks or linear._backward_hooks):
             # one tape node for the whole layer, skip connection included (same values and
             # gradients as the separate ops); with hooks on the Linear, the separate ops run them
-            h = check_features(type(self).__name__, h, linear.in_features, dtype=linear.weight.data.dtype)
-            params = (linear.weight,) if linear.bias is None else (linear.weight, linear.bias)
+            weight, bias = linear.weight, linear.bias
+            if not (type(h) is Tensor and h.data.ndim == 2 and h.data.shape[1] == linear.in_features
+                    and h.data.dtype is weight.data.dtype):   # the common case, checked cheaply first
+                h = check_features(type(self).__name__, h, linear.in_features, dtype=weight.data.dtype)
             # F.linear_act's op, called directly: the activation name is known good
-            return LinearAct.apply(h, *params, activation=FUSED[self.activation], residual=residual)
+            if bias is None:
+                return LinearAct.apply(h, weight, activation=FUSED[self.activation], residual=residual)
+            return LinearAct.apply(h, weight, bias, activation=FUSED[self.activation], residual=residual)
         z = self.linear(h)
         if self.norm is not None:
             z = self.norm(z)
