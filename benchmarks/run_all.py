@@ -11,8 +11,16 @@ Design:
   (TINYGRAD_VG_BACKEND), so it runs in a child process (`--worker`) that prints JSON.
 - Threads: threadpoolctl limits every BLAS/OpenMP pool loaded in the process
   (numpy's and scipy's OpenBLAS); torch.set_num_threads sets torch's.
-- Each figure is the median of repeated steps after warm-up; a measurement stops at
-  a time budget or a repetition cap, whichever comes first (slow peers get few).
+- Each figure is the median of repeated steps after warm-up. The implementations of one
+  workload are timed in turn, one step each per round (round robin), so that a slow
+  phase of the shared machine falls on all of them alike rather than on whichever was
+  being timed; rounds stop at a time budget (per implementation) or a repetition cap,
+  whichever comes first (slow peers get few). Two cases time each implementation on
+  its own instead: W5 (single kernel calls), so that its arrays stay in cache between
+  calls, as in the issue's reference figures (interleaved, every call would start cold);
+  and 2 threads, where interleaving would alternate two OpenBLAS thread pools (numpy's
+  and scipy's), whose workers spin for a while after each call and so would take the
+  second core from each other.
 - RESULTS.md is generated: tables, machine, versions, targets. The analysis text
   (what the profile shows, what is left) is kept by hand in benchmarks/ANALYSIS.md
   and copied in, so a re-run never loses it.
@@ -39,22 +47,31 @@ W5_IMPLS = ["tinygrad_vg", "tinygrad_vg[numpy]", "numpy", "numpy_out", "torch_fu
 WORKER_IMPLS = ["tinygrad_vg", "tinygrad_vg_fused"]   # what the numpy-backend child runs
 
 
-def measure(step, budget: float, max_reps: int, min_reps: int = 3) -> dict:
-    """Median (and quartiles) in ms of step() after warm-up."""
-    t0 = time.perf_counter()
-    step()
-    first = time.perf_counter() - t0
-    if first < budget / 4:
-        step()   # a second warm-up when it is cheap
-    times: list[float] = []
-    deadline = time.perf_counter() + budget
-    while len(times) < max_reps and (len(times) < min_reps or time.perf_counter() < deadline):
-        t = time.perf_counter()
+def measure(steps: dict, budget: float, caps: dict, min_reps: int = 3) -> dict:
+    """{name: median (and quartiles) in ms} of each steps[name]() after warm-up, timed in
+    rounds: one call of each per round, each until it has caps[name] repetitions or has
+    used its budget (seconds of its own steps), with at least min_reps each."""
+    for step in steps.values():
+        t0 = time.perf_counter()
         step()
-        times.append(time.perf_counter() - t)
-    q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return {"median_ms": statistics.median(times) * 1e3, "p25_ms": q[0] * 1e3,
-            "p75_ms": q[2] * 1e3, "reps": len(times)}
+        if time.perf_counter() - t0 < budget / 4:
+            step()   # a second warm-up when it is cheap
+    times: dict = {name: [] for name in steps}
+    while True:
+        active = [name for name, ts in times.items()
+                  if len(ts) < caps[name] and (len(ts) < min_reps or sum(ts) < budget)]
+        if not active:
+            break
+        for name in active:
+            t = time.perf_counter()
+            steps[name]()
+            times[name].append(time.perf_counter() - t)
+    out = {}
+    for name, ts in times.items():
+        q = statistics.quantiles(ts, n=4) if len(ts) > 1 else [ts[0]] * 3
+        out[name] = {"median_ms": statistics.median(ts) * 1e3, "p25_ms": q[0] * 1e3,
+                     "p75_ms": q[2] * 1e3, "reps": len(ts)}
+    return out
 
 
 def set_threads(n: int):
@@ -70,24 +87,34 @@ def run(workloads: list[str], impls: list[str], threads: list[int], budget: floa
     results, notes = [], {}
     for n_threads in threads:
         for wl in workloads:
+            steps, caps = {}, {}
             for impl in (W5_IMPLS if wl.startswith("W5") else impls):
                 if impl.endswith("[numpy]") or (label_suffix and impl not in WORKER_IMPLS):
                     continue   # the child times tinygrad_vg only; W5's others run in the parent
                 try:
-                    step = W.builder(wl, impl)
+                    steps[impl] = W.builder(wl, impl)
                 except W.NotTimed:
                     continue
                 except ImportError as error:
                     notes[f"{wl}/{impl}"] = str(error)
                     continue
-                with set_threads(n_threads):
-                    slow = impl in ("autograd", "micrograd", "mygrad") and wl in ("W2", "W4")
-                    m = measure(step, budget, 8 if slow else 2000)
+                slow = impl in ("autograd", "micrograd", "mygrad") and wl in ("W2", "W4")
+                caps[impl] = 8 if slow else 2000
+            if not steps:
+                continue
+            with set_threads(n_threads):
+                if wl.startswith("W5") or n_threads > 1:   # each timed on its own (see the docstring)
+                    measured = {}
+                    for impl, step in steps.items():
+                        measured.update(measure({impl: step}, budget, caps))
+                else:
+                    measured = measure(steps, budget, caps)
+            for impl, m in measured.items():
                 m.update(workload=wl, impl=impl + label_suffix, threads=n_threads)
                 results.append(m)
                 print(f"  {wl:18s} {impl + label_suffix:26s} {n_threads} thr  "
                       f"{m['median_ms']:10.3f} ms  (n={m['reps']})", flush=True)
-                del step
+            del steps
     return results, notes
 
 
