@@ -336,9 +336,12 @@ def gemm_bound(op_a: np.ndarray, op_b: np.ndarray, extra=0.0) -> np.ndarray:
 
 
 @st.composite
-def linear_cases(draw):
+def linear_cases(draw, square=False):
+    """(x, w, b, g, activation); square=True: d_out == d_in, as residual=True needs"""
     dtype = draw(dtypes)
     n, d_in, d_out = (draw(st.integers(0, 6)) for _ in range(3))
+    if square:
+        d_out = d_in
     elements = st.floats(-4, 4, width=np.dtype(dtype).itemsize * 8)
     x = draw(hnp.arrays(dtype, (n, d_in), elements=elements))
     w = draw(hnp.arrays(dtype, (d_out, d_in), elements=elements))
@@ -391,20 +394,7 @@ def test_linear_act_small_and_empty(kernel_impl, act, dtype, n, d_in, d_out):
     assert some[0] is None and some[2] is None and some[1].shape == w.shape
 
 
-@st.composite
-def residual_cases(draw):
-    dtype = draw(dtypes)
-    n, d = draw(st.integers(0, 6)), draw(st.integers(0, 6))
-    elements = st.floats(-4, 4, width=np.dtype(dtype).itemsize * 8)
-    x, g = (draw(hnp.arrays(dtype, (n, d), elements=elements)) for _ in range(2))
-    w = draw(hnp.arrays(dtype, (d, d), elements=elements))
-    b = draw(st.none() | hnp.arrays(dtype, (d,), elements=elements))
-    layout = st.sampled_from(["C", "F", "strided", "reversed"])
-    x, w, g = (with_layout(a, draw(layout)) for a in (x, w, g))
-    return x, w, b, g, draw(st.sampled_from(LINEAR_ACTS))
-
-
-@given(case=residual_cases())
+@given(case=linear_cases(square=True))
 def test_linear_act_residual_is_the_plain_kernel_plus_the_skip_path_exactly(kernel_impl, case):
     # residual=True: forward gives (y, x + y), backward adds grad_out to grad_x; on each
     # backend bit for bit the plain kernel's results with the sum done by numpy

@@ -149,6 +149,14 @@ def test_sequence_op_equals_the_step_ops_unrolled(kind):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
 
 
+def grads_after(y, upstream, inputs):
+    """the inputs' gradients from y.backward(upstream) alone (.grad cleared first)"""
+    for t in inputs:
+        t.grad = None
+    y.backward(upstream)
+    return [t.grad.copy() for t in inputs]
+
+
 def test_sequence_op_keeps_what_backward_needs_and_no_more():
     """Plain: the output (itself), the gates, c, tanh(c); checkpointed: the state entering each
     segment only. Either way backward works from the node's own saved arrays."""
@@ -163,12 +171,7 @@ def test_sequence_op_keeps_what_backward_needs_and_no_more():
         "h_in": (3, 2, 4), "c_in": (3, 2, 4), "x": (30, 2, 3)}
     np.testing.assert_array_equal(ck.data, plain.data)
     g = np.random.default_rng(0).normal(size=plain.shape)
-    plain.backward(g)
-    first = [t.grad.copy() for t in inputs]
-    for t in inputs:
-        t.grad = None
-    ck.backward(g)
-    for got, want in zip([t.grad for t in inputs], first):
+    for got, want in zip(grads_after(ck, g, inputs), grads_after(plain, g, inputs)):
         np.testing.assert_array_equal(got, want)
 
 
@@ -194,12 +197,7 @@ def test_last_step_op_outputs_it_alone_with_the_gradients_of_the_full_output(kin
     upstream = np.random.default_rng(1).normal(size=last.shape)
     grad_full = np.zeros(full.shape)
     grad_full[rows] = upstream
-    full.backward(grad_full)
-    want = [t.grad.copy() for t in inputs]
-    for t in inputs:
-        t.grad = None
-    last.backward(upstream)
-    for got, w in zip([t.grad for t in inputs], want):
+    for got, w in zip(grads_after(last, upstream, inputs), grads_after(full, grad_full, inputs)):
         assert got.tobytes() == w.tobytes()
 
 
