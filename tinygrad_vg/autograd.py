@@ -11,6 +11,9 @@ Design:
   sequence order, and keeps the gradient of each intermediate in a local dict
   only until its node has used it.
 - Broadcasting is undone here, once, for every op (`reduce_to_shape`).
+- A leaf's summed gradient becomes its `.grad` without a copy when nothing else holds
+  that array (a reference count says so, `_PRIVATE_REFS`); otherwise it is copied, so two
+  leaves' gradients never share memory.
 - References point one way only: tensor -> node -> what the node keeps of its
   inputs: a leaf input (a parameter, a constant) as the Tensor itself, where its
   gradient accumulates; an input made by another node as an `Edge` to that node,
@@ -309,7 +312,7 @@ def backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> None:
         return
     leaves: dict[int, list] = {}     # id -> [tensor, summed gradient]
     _backprop(root.node, grad, leaves, retain_graph)
-    del grad
+    del grad   # the seed may have reached a leaf unchanged: this frame no longer holds it
     while leaves:
         t, g = leaves.popitem()[1]   # popped: the dict no longer counts as a holder of g
         if t._hooks:
