@@ -1,10 +1,10 @@
-"""The tutorials in docs/ run: each file's ```python blocks execute in order in one
+"""The tutorials in docs/ and the README's examples run: each file's ```python blocks execute in order in one
 namespace, so an `assert` in a tutorial is a number the suite checks. Blocks fenced as
 ```python no-run are shown, not run. A ```text output block holds the exact output the
 python block before it prints (checked); a plain ```text block is not checked.
 Tracebacks point at the markdown file's own lines.
 
-Also checked: relative links in docs/ point at files that exist, and a link to a line,
+Also checked: relative links in docs/ and the README point at files that exist, and a link to a line,
 [`Function.apply`](../tinygrad_vg/autograd.py#L140), lands on a line holding the name in
 its text (the last identifier before any "(": here `apply`). When the code moves, the
 failure message says where the name is now.
@@ -75,6 +75,14 @@ def test_tutorial_runs(path, monkeypatch, tmp_path):
     run_markdown(path.read_text(), str(path))
 
 
+def test_the_readme_examples_run(monkeypatch, tmp_path):
+    # the README's python blocks, in order, in one namespace (an excerpt is fenced no-run)
+    monkeypatch.chdir(tmp_path)
+    readme = ROOT / "README.md"
+    assert len(python_blocks(readme.read_text())) >= 8
+    run_markdown(readme.read_text(), str(readme))
+
+
 def test_a_wrong_number_in_a_tutorial_fails_and_points_at_its_line():
     text = "# t\n\ntext\n\n```python\nx = 0.99 ** 100\n```\n\n```python no-run\nraise SystemExit\n```\n\n" \
            "```python\nassert abs(x - 0.37) < 1e-6, x\n```\n"
@@ -94,7 +102,7 @@ def test_text_output_blocks_must_match_what_was_printed():
 
 
 def _links():
-    for page in sorted(DOCS.glob("*.md")):
+    for page in sorted(DOCS.glob("*.md")) + [ROOT / "README.md"]:
         for match in LINK.finditer(page.read_text()):
             text, target = match[1], match[2]
             if not re.match(r"[a-z]+:", target) and not target.startswith("#"):
