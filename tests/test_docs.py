@@ -1,5 +1,5 @@
-"""The tutorials in docs/ and the README's examples run: each file's ```python blocks execute in order in one
-namespace, so an `assert` in a tutorial is a number the suite checks. Blocks fenced as
+"""The tutorials in docs/ and the README's examples run: each file's ```python blocks
+execute in order in one namespace, so an `assert` in a tutorial is a number the suite checks. Blocks fenced as
 ```python no-run are shown, not run. A ```text output block holds the exact output the
 python block before it prints (checked); a plain ```text block is not checked.
 Tracebacks point at the markdown file's own lines.
