@@ -578,6 +578,18 @@ cdef inline bint _apart_or_same(object g, object p) noexcept:
     return cnp.PyArray_DATA(<cnp.ndarray> g) == cnp.PyArray_DATA(<cnp.ndarray> p) or _apart(g, p)
 
 
+cdef inline int _param_grad_order(object p, object g) noexcept:
+    """p's flat order if p and its gradient g can take the fast path (see _param_order; g a
+    plain array of p's type, shape and order, p itself or apart from it), else -1"""
+    cdef int order = _param_order(p)
+    if order < 0:
+        return -1
+    cdef cnp.ndarray a = <cnp.ndarray> p
+    if not (_state_ok(g, a, cnp.PyArray_TYPE(a), order, False) and _apart_or_same(g, p)):
+        return -1
+    return order
+
+
 cdef inline int _param_order(object p) noexcept:
     """p's flat order (0 C, 1 F) if p is a plain writeable contiguous array, else -1"""
     cdef cnp.ndarray a
@@ -641,14 +653,13 @@ def sgd_step(params, grads, momentum_buffers, lr, momentum=0.0, dampening=0.0, w
     if type(params) is list and type(grads) is list and len(grads) == len(params) and (
             not use_momentum or (bufs is not None and len(bufs) == len(params))):
         for i in range(len(params)):
-            order = _param_order(params[i])
+            order = _param_grad_order(params[i], grads[i])
             if order < 0:
                 fast = False
                 break
             p = <cnp.ndarray> params[i]
             typenum = cnp.PyArray_TYPE(p)
-            if not (_state_ok(grads[i], p, typenum, order, False) and _apart_or_same(grads[i], p)) or (
-                    use_momentum and bufs[i] is not None and not (
+            if (use_momentum and bufs[i] is not None and not (
                         _state_ok(bufs[i], p, typenum, order, True) and _apart(bufs[i], p)
                         and _apart(bufs[i], grads[i]))):
                 fast = False   # the slow path checks again, exactly, and raises what is wrong
@@ -732,15 +743,14 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps
             and len(exp_avgs) == len(params) and len(exp_avg_sqs) == len(params)
             and len(steps) == len(params)):
         for i in range(len(params)):
-            order = _param_order(params[i])
+            order = _param_grad_order(params[i], grads[i])
             if order < 0:
                 fast = False
                 break
             p = <cnp.ndarray> params[i]
             typenum = cnp.PyArray_TYPE(p)
             t = steps[i]
-            if (not (_state_ok(grads[i], p, typenum, order, False) and _apart_or_same(grads[i], p))
-                    or not _state_ok(exp_avgs[i], p, typenum, order, True)
+            if (not _state_ok(exp_avgs[i], p, typenum, order, True)
                     or not _state_ok(exp_avg_sqs[i], p, typenum, order, True)
                     or not (_apart(exp_avgs[i], p) and _apart(exp_avgs[i], grads[i])
                             and _apart(exp_avg_sqs[i], p) and _apart(exp_avg_sqs[i], grads[i])
