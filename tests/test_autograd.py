@@ -477,3 +477,65 @@ def test_without_reference_counts_every_leaf_gradient_is_a_copy(monkeypatch):
     F.linear(tg.Tensor(np.ones((4, 2))), w).backward(np.ones((4, 3)))
     assert made[0]() is None or w.grad is not made[0]()
     np.testing.assert_array_equal(w.grad, np.full((3, 2), 4.0))
+
+
+# ----- post-accumulate-grad hooks (torch's Tensor.register_post_accumulate_grad_hook) ------------
+def test_a_post_accumulate_hook_sees_the_complete_gradient_once_per_backward():
+    w = leaf([1.0, 2.0])
+    seen = []
+    handle = w.register_post_accumulate_grad_hook(lambda t: seen.append((t is w, t.grad.copy())))
+    x = w * 2.0
+    (x * w + w).sum().backward()      # three uses of w, one call with their sum
+    assert len(seen) == 1 and seen[0][0]
+    np.testing.assert_array_equal(seen[0][1], 4 * w.data + 1)
+    (w * 1.0).sum().backward()        # accumulates: the hook sees .grad after the addition
+    np.testing.assert_array_equal(seen[1][1], 4 * w.data + 2)
+    w.sum().backward()                # the root itself is the leaf
+    assert len(seen) == 3
+    handle.remove()
+    w.sum().backward()
+    assert len(seen) == 3
+
+
+def test_a_post_accumulate_hook_runs_as_soon_as_the_leafs_last_use_is_done():
+    # w2 is used only by the last layer: its hook runs before backward reaches the first layer
+    w1, w2 = leaf(np.eye(2)), leaf(np.eye(2))
+    events = []
+    h = F.tanh(tg.Tensor(np.ones((1, 2))) @ w1)
+    h.register_hook(lambda g: events.append("h"))
+    w1.register_post_accumulate_grad_hook(lambda t: events.append("w1"))
+    w2.register_post_accumulate_grad_hook(lambda t: events.append("w2"))
+    (h @ w2).sum().backward()
+    assert events == ["w2", "h", "w1"]
+
+
+def test_post_accumulate_hooks_with_a_checkpoint_run_at_the_end_with_the_full_gradient():
+    w = leaf([0.5, -1.0])
+    seen = []
+    w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.copy()))
+    y = tg.checkpoint(lambda x: F.tanh(x * w), w * 3.0, params=[w])   # w inside and outside
+    y.sum().backward()
+    want = leaf([0.5, -1.0])
+    F.tanh((want * 3.0) * want).sum().backward()
+    assert len(seen) == 1
+    np.testing.assert_allclose(seen[0], want.grad, rtol=1e-12)
+
+
+def test_gradients_delivered_early_to_several_leaves_never_share_memory():
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    for t in (a, b):
+        t.register_post_accumulate_grad_hook(lambda t: None)
+    (a + b).backward(np.ones(2))   # Add hands one array to both
+    assert not np.shares_memory(a.grad, b.grad)
+    a.grad += 1.0
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0])
+
+
+def test_post_accumulate_hooks_only_on_leaves_that_require_grad():
+    x = leaf([1.0])
+    with pytest.raises(RuntimeError, match="only be registered on leaf tensors.*made by Mul"):
+        (x * 2.0).register_post_accumulate_grad_hook(lambda t: None)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        tg.Tensor([1.0]).register_post_accumulate_grad_hook(lambda t: None)
+    with pytest.raises(TypeError, match="needs a callable, got int"):
+        x.register_post_accumulate_grad_hook(3)

@@ -156,6 +156,7 @@ class Function:
     float_only = True   # ops that make no sense on integers refuse them with a TypeError
     hooks: list | tuple = ()   # gradient hooks of the output tensor (Tensor.register_hook)
     retained = None            # weakref to the output tensor after Tensor.retain_grad()
+    last_backward = False      # set by the engine when no retain_graph: backward may free saved arrays
     recompute = None           # set by checkpoint nodes: backward replays their interior
 
     # set by apply when the node is recorded
@@ -263,9 +264,11 @@ def reduce_to_shape(grad: np.ndarray, shape: tuple) -> np.ndarray:
     return grad
 
 
-def _graph(root: Function, boundary: Function | None = None) -> list[Function]:
+def _graph(root: Function, boundary: Function | None = None,
+           uses: dict | None = None) -> list[Function]:
     """The nodes reachable from root, in execution (sequence) order. No recursion.
-    `boundary`: the checkpoint whose recomputed interior this is; nothing older may be reached."""
+    `boundary`: the checkpoint whose recomputed interior this is; nothing older may be reached.
+    `uses`: if given, counts how many times each leaf with post-accumulate hooks is an input."""
     seen = {root}
     stack, nodes = [root], []
     while stack:
@@ -278,7 +281,10 @@ def _graph(root: Function, boundary: Function | None = None) -> list[Function]:
         nodes.append(node)
         for t in node.inputs:
             parent = t.node
-            if parent is not None and parent not in seen:
+            if parent is None:
+                if uses is not None and t._post_hooks:
+                    uses[id(t)] = uses.get(id(t), 0) + 1
+            elif parent not in seen:
                 if boundary is not None and parent.seq < boundary.seq:
                     raise RuntimeError(
                         f"checkpoint: the checkpointed function uses a tensor made outside it (by "
@@ -309,17 +315,26 @@ def backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> None:
     """Accumulate d(root)/d(leaf) * grad into every leaf that requires grad."""
     if root.node is None:   # a leaf: its gradient is the seed itself
         root._accumulate(_apply_hooks(root._hooks, grad))
+        for hook in root._post_hooks:
+            hook(root)
         return
     leaves: dict[int, list] = {}     # id -> [tensor, summed gradient]
     _backprop(root.node, grad, leaves, retain_graph)
     del grad   # the seed may have reached a leaf unchanged: this frame no longer holds it
-    while leaves:
-        t, g = leaves.popitem()[1]   # popped: the dict no longer counts as a holder of g
-        if t._hooks:
-            g = _apply_hooks(t._hooks, g)
-        # not inside the call below: its arguments would count too
-        owned = _PRIVATE_REFS > 0 and _refs(g) <= _PRIVATE_REFS
-        t._accumulate(g, owned)
+    for key in reversed(list(leaves)):
+        _deliver(leaves, key)
+
+
+def _deliver(leaves: dict, key: int) -> None:
+    """Give a leaf its summed gradient (.grad), then call its post-accumulate hooks."""
+    t, g = leaves.pop(key)   # popped: the dict no longer counts as a holder of g
+    if t._hooks:
+        g = _apply_hooks(t._hooks, g)
+    # not inside the call below: its arguments would count too
+    owned = _PRIVATE_REFS > 0 and _refs(g) <= _PRIVATE_REFS
+    t._accumulate(g, owned)
+    for hook in t._post_hooks:
+        hook(t)
 
 
 def _refs(a: Any) -> int:
@@ -360,7 +375,13 @@ def _backprop(root: Function, grad: np.ndarray, leaves: dict, retain_graph: bool
     """
     anomaly = _state.anomaly
     grads: dict[Function, np.ndarray] = {root: grad}   # gradient waiting at each node
-    for node in reversed(_graph(root, boundary)):
+    # uses left of each leaf with post-accumulate hooks: at 0 its gradient is complete, and it
+    # is delivered at once (an optimizer step in backward updates it while it is in cache)
+    pending: dict[int, int] | None = {} if boundary is None else None
+    nodes = _graph(root, boundary, pending)
+    if pending and any(node.recompute is not None for node in nodes):
+        pending = None   # checkpoints' interiors are found only in backward: deliver at the end
+    for node in reversed(nodes):
         grad_out = grads.pop(node, None)   # released as soon as it is used
         if grad_out is None:
             continue
@@ -385,6 +406,8 @@ def _backprop(root: Function, grad: np.ndarray, leaves: dict, retain_graph: bool
             elif inner_root.requires_grad:            # fn returned a leaf (a parameter) itself
                 _send(inner_root, grad_out, grads, leaves)
         else:
+            if not retain_graph:   # the node is released after this: its backward may free as it goes
+                node.last_backward = True
             for t, needs, g in zip(node.inputs, node.needs_grad, node.backward(grad_out)):
                 if not needs or g is None:
                     continue
@@ -398,6 +421,15 @@ def _backprop(root: Function, grad: np.ndarray, leaves: dict, retain_graph: bool
                 if redirect is not None and id(t) in redirect:
                     t, target = redirect[id(t)]   # a stand-in leaf: the real input is outside
                 _send(t, g, target, leaves)
+            if pending:
+                g = None   # so that this frame does not count as a holder of a leaf's gradient
+                for t in node.inputs:
+                    key = id(t)
+                    if key in pending:
+                        pending[key] -= 1
+                        if not pending[key] and key in leaves:
+                            del pending[key]
+                            _deliver(leaves, key)
         if not retain_graph:
             node.release()
 

@@ -35,7 +35,7 @@ class Tensor:
     array([2., 4.])
     """
 
-    __slots__ = ("data", "grad", "node", "name", "_requires_grad", "_hooks", "__weakref__")
+    __slots__ = ("data", "grad", "node", "name", "_requires_grad", "_hooks", "_post_hooks", "__weakref__")
     __array_priority__ = 1000
     __array_ufunc__ = None   # numpy defers to Tensor's reflected operators: array + tensor -> Tensor
 
@@ -49,6 +49,7 @@ class Tensor:
         self.name = name
         self._requires_grad = False
         self._hooks: list | tuple = ()
+        self._post_hooks: list | tuple = ()
         self.requires_grad = requires_grad
 
     @classmethod
@@ -57,7 +58,7 @@ class Tensor:
         t.data = data
         t.grad = t.node = t.name = None
         t._requires_grad = False
-        t._hooks = ()
+        t._hooks = t._post_hooks = ()
         return t
 
     # ----- gradient bookkeeping -------------------------------------------------
@@ -133,6 +134,24 @@ class Tensor:
             hooks = self.node.hooks
         hooks.append(hook)
         return autograd.RemovableHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> autograd.RemovableHandle:
+        """Call hook(tensor) in backward, once this leaf's .grad has its complete gradient
+        (torch's hook of the same name). The hook may update .data and reset .grad, which
+        is how an optimizer steps inside backward (Optimizer.step_in_backward)."""
+        if self.node is not None:
+            raise RuntimeError("post-accumulate-grad hooks can only be registered on leaf tensors "
+                               "(parameters, inputs); this tensor was made by "
+                               f"{self.node.name}")
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        if not callable(hook):
+            raise TypeError(f"register_post_accumulate_grad_hook needs a callable, got "
+                            f"{type(hook).__name__}")
+        if not isinstance(self._post_hooks, list):
+            self._post_hooks = []
+        self._post_hooks.append(hook)
+        return autograd.RemovableHandle(self._post_hooks, hook)
 
     def retain_grad(self) -> None:
         """Keep .grad on this non-leaf tensor after backward (leaves always keep it)."""
