@@ -11,7 +11,7 @@ from .tensor import Tensor
 __all__ = [
     "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "leaky_relu", "elu", "softplus",
     "gelu", "softmax", "log_softmax", "logsumexp", "mse_loss", "cross_entropy", "matmul",
-    "linear", "linear_act", "concatenate", "stack", "where", "clip", "sum", "mean", "max", "min", "var", "reshape",
+    "linear", "linear_act", "linear_act_stack", "concatenate", "stack", "where", "clip", "sum", "mean", "max", "min", "var", "reshape",
     "transpose",
 ]
 
@@ -72,6 +72,26 @@ def linear_act(x: Any, weight: Any, bias: Any = None, activation: str | None = N
     if bias is None:
         return ops.LinearAct.apply(x, weight, activation=activation, residual=residual)
     return ops.LinearAct.apply(x, weight, bias, activation=activation, residual=residual)
+
+
+def linear_act_stack(x: Any, weights: Sequence[Any], biases: Sequence[Any] | None = None,
+                     activation: str | None = None, residual: bool = False) -> Tensor:
+    """Layers h = activation(h @ W_l^T + b_l) (h + that, residual=True) for each W_l, b_l in turn, as
+    ONE node (ops.LinearActStack): the same values and gradients as the loop of F.linear_act calls,
+    without a tape node per layer. biases: one per weight, or None for layers without a bias."""
+    if activation not in (None, "identity", "tanh", "sigmoid", "relu"):
+        raise ValueError(f"linear_act_stack: unknown activation {activation!r}; accepted: None, 'tanh', "
+                         "'sigmoid', 'relu'")
+    weights = list(weights)
+    if not weights:
+        raise ValueError("linear_act_stack: needs at least one weight")
+    if biases is None:
+        return ops.LinearActStack.apply(x, *weights, activation=activation, residual=bool(residual), bias=False)
+    biases = list(biases)
+    if len(biases) != len(weights) or any(b is None for b in biases):
+        raise ValueError(f"linear_act_stack: got {len(weights)} weights and {len(biases)} biases; pass one "
+                         "bias per weight, or biases=None for layers without a bias")
+    return ops.LinearActStack.apply(x, *weights, *biases, activation=activation, residual=bool(residual))
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:

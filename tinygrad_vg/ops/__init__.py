@@ -5,7 +5,7 @@ linalg, loss. Shape letters used in docstrings: N batch, C classes, D features.
 """
 from .activation import Elu, Gelu, LeakyRelu, Relu, Sigmoid, Softplus, Tanh
 from .elementwise import Abs, Add, Cast, Clip, Div, Exp, Log, Mul, Neg, Pow, Sqrt, Sub
-from .linalg import Linear, LinearAct, MatMul
+from .linalg import Linear, LinearAct, LinearActStack, MatMul
 from .loss import CrossEntropy, LogSoftmax, MSELoss, Softmax
 from .recurrent import GRUSequence, GRUStep, LSTMSequence, LSTMStep, RNNSequence
 from .reduce import LogSumExp, Max, Mean, Min, Sum, Var
@@ -13,7 +13,7 @@ from .shape import Concatenate, GetItem, Reshape, Stack, Transpose, Where
 
 __all__ = [
     "Abs", "Add", "Cast", "Clip", "Concatenate", "CrossEntropy", "Div", "Elu", "Exp", "Gelu",
-    "GetItem", "GRUSequence", "GRUStep", "LeakyRelu", "Linear", "LinearAct", "LSTMSequence", "LSTMStep", "Log", "LogSoftmax", "LogSumExp", "MSELoss", "MatMul", "Max", "Mean",
+    "GetItem", "GRUSequence", "GRUStep", "LeakyRelu", "Linear", "LinearAct", "LinearActStack", "LSTMSequence", "LSTMStep", "Log", "LogSoftmax", "LogSumExp", "MSELoss", "MatMul", "Max", "Mean",
     "Min", "Mul", "Neg", "Pow", "Relu", "Reshape", "RNNSequence", "Sigmoid", "Softmax", "Softplus", "Sqrt",
     "Stack", "Sub", "Sum", "Tanh", "Transpose", "Var", "Where",
 ]

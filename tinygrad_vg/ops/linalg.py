@@ -120,3 +120,75 @@ class LinearAct(Function):
         if grad_x is not None and self.x_shape is not None:
             grad_x = grad_x.reshape(self.x_shape)
         return grad_x, grad_w, grad_b
+
+
+class LinearActStack(Function):
+    """y = h_L, with h_0 = x and h_{l+1} = f(h_l @ W_l^T + b_l) (+ h_l when residual): L LinearAct
+    layers as ONE node; grad_h_l = layer l's LinearAct grad_x at grad_h_{l+1}, for l = L-1 down
+    to 0 (grad_x = grad_h_0), and grad_W_l, grad_b_l are layer l's LinearAct gradients.
+
+    Inputs: x, W_0 ... W_{L-1}, then b_0 ... b_{L-1} (every layer has a bias, or none does).
+    Each layer runs LinearAct's kernels in the same order as L separate nodes would, so the
+    values and gradients are the same bit for bit, and the stack saves what those nodes
+    would: each layer's input h_l and f's output. Backward frees a layer's arrays once it
+    has used them (unless retain_graph), as the engine frees a node's.
+    Why: at the small widths of the vanishing-gradient nets a layer's arithmetic takes a
+    few microseconds, about what recording a node and walking it in backward costs; one
+    node for the stack leaves only the arithmetic. deep_mlp runs its plain and residual
+    stacks through it when no hook needs to see the layers one by one."""
+
+    def forward(self, x, *params, activation=None, residual=False, bias=True):
+        depth = len(params) // 2 if bias else len(params)
+        if depth < 1 or (bias and len(params) != 2 * depth):
+            raise ValueError(f"linear_act_stack: needs L >= 1 weights and, with bias=True, L biases; "
+                             f"got {len(params)} parameter arrays")
+        weights = params[:depth]
+        biases = params[depth:] if bias else (None,) * depth
+        x_shape = x.shape
+        if x.ndim != 2:
+            if x.ndim == 0:
+                raise ValueError("linear_act_stack: the input needs at least 1 dimension")
+            x = x.reshape(-1, x_shape[-1])   # batch axes flattened: the kernels are 2-D
+        self.activation, self.residual, self.x_shape = activation, residual, x_shape
+        self.weights, self.xs, self.ys = weights, [], []
+        h = x
+        for i, (weight, b) in enumerate(zip(weights, biases)):
+            if weight.ndim != 2 or h.shape[1] != weight.shape[1] or (b is not None and b.shape != (weight.shape[0],)) \
+                    or (residual and weight.shape[0] != weight.shape[1]):
+                raise ValueError(f"linear_act_stack: layer {i}: input of shape {h.shape}, weight {weight.shape}"
+                                 f"{'' if b is None else f', bias {b.shape}'}; each weight must be (out, in) "
+                                 f"with in = the layer's input width{' and square (residual)' if residual else ''}, "
+                                 "each bias (out,)")
+            if weight.dtype != x.dtype or (b is not None and b.dtype != x.dtype):
+                raise TypeError(f"linear_act_stack: layer {i} has {weight.dtype} parameters and the input is "
+                                f"{x.dtype}; every layer needs the input's dtype (convert with .astype or "
+                                "the model's .to/.double)")
+            self.xs.append(h)
+            out = kernels.linear_act_forward(h, weight, b, activation, residual)
+            if residual:
+                y, h = out
+            else:
+                y = h = out
+            self.ys.append(y)
+        return h.reshape(x_shape[:-1] + (h.shape[1],)) if len(x_shape) != 2 else h
+
+    def saved_arrays(self):
+        saved = {f"x{i}": a for i, a in enumerate(self.xs)}
+        saved.update({f"y{i}": a for i, a in enumerate(self.ys)})
+        return saved
+
+    def backward(self, grad_out):
+        needs, depth = self.needs_grad, len(self.weights)
+        has_bias = len(needs) > depth + 1
+        g = grad_out.reshape(self.ys[-1].shape)
+        grad_ws, grad_bs = [None] * depth, [None] * depth
+        for i in range(depth - 1, -1, -1):
+            g, grad_ws[i], grad_bs[i] = kernels.linear_act_backward(
+                g, self.xs[i], self.weights[i], self.ys[i], self.activation,
+                need_x=i > 0 or needs[0], need_w=needs[1 + i],
+                need_b=has_bias and needs[1 + depth + i], residual=self.residual)
+            if self.last_backward:   # this layer's arrays are used: free them now, not at the end
+                self.xs[i] = self.ys[i] = None
+        if g is not None:
+            g = g.reshape(self.x_shape)
+        return (g, *grad_ws, *grad_bs) if has_bias else (g, *grad_ws)
