@@ -91,11 +91,69 @@ def test_highway_gate_bias_defaults_to_minus_two():
 @pytest.mark.parametrize("kind, norm, nodes_per_block", [("plain", None, 1), ("residual", None, 1),
                                                          ("residual", "layer", 11)])
 def test_blocks_without_norm_are_one_tape_node_each(kind, norm, nodes_per_block):
-    """Fused blocks: linear, activation and (residual) skip add are one ops.LinearAct node;
-    with a norm the block is unfused (Linear, LayerNorm's 8 nodes, Tanh, Add)."""
-    model = nn.deep_mlp(kind, 4, 3, activation="tanh", norm=norm, rng=0, dtype=np.float64)
+    """With fused_stack=False, fused blocks: linear, activation and (residual) skip add are one
+    ops.LinearAct node; with a norm the block is unfused (Linear, LayerNorm's 8 nodes, Tanh, Add)."""
+    model = nn.deep_mlp(kind, 4, 3, activation="tanh", norm=norm, rng=0, dtype=np.float64,
+                        fused_stack=False)
     out = model(tg.Tensor(np.ones((2, 4)), requires_grad=True))
     assert len(tg.tape(out)) == 3 * nodes_per_block
+
+
+def tape_names(model, x):
+    return [node.name for node in tg.tape(model(tg.Tensor(x, requires_grad=True)))]
+
+
+@pytest.mark.parametrize("kind", ["plain", "residual"])
+def test_a_stack_without_hooks_or_norms_is_one_node_and_a_hook_splits_it(kind):
+    x = np.ones((2, 4))
+    model = nn.deep_mlp(kind, 4, 3, activation="relu", rng=0, dtype=np.float64)
+    assert tape_names(model, x) == ["LinearActStack"]
+    for register in (lambda m: m.blocks[2].register_forward_hook(lambda *a: None),
+                     lambda m: m.blocks[0].register_backward_hook(lambda *a: None),
+                     lambda m: m.blocks[1].linear.register_forward_hook(lambda *a: None),
+                     lambda m: m.blocks[1].linear.register_backward_hook(lambda *a: None)):
+        handle = register(model)
+        names = tape_names(model, x)   # a block with a hooked Linear runs Linear and Relu
+        assert "LinearActStack" not in names and names.count("LinearAct") >= 2
+        handle.remove()
+        assert tape_names(model, x) == ["LinearActStack"]
+    assert "LinearActStack" not in tape_names(nn.deep_mlp(kind, 4, 3, "tanh", norm="layer", rng=0, dtype=np.float64), x)
+    assert "LinearActStack" not in tape_names(nn.deep_mlp(kind, 4, 3, "softplus", rng=0, dtype=np.float64), x)
+    assert "LinearActStack" not in tape_names(nn.deep_mlp("highway", 4, 3, "tanh", rng=0, dtype=np.float64), x)
+    model.blocks[1].linear.bias = None   # biases on some layers only: one node per layer
+    assert tape_names(model, x) == ["LinearAct"] * 3
+    for block in model.blocks:           # on none: the stack without biases
+        block.linear.bias = None
+    assert tape_names(model, x) == ["LinearActStack"]
+
+
+@settings(deadline=None, max_examples=30)
+@given(kind=st.sampled_from(["plain", "residual"]), width=st.integers(1, 5), depth=st.integers(1, 5),
+       batch=st.integers(1, 4), activation=st.sampled_from(["tanh", "sigmoid", "relu", "linear"]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_the_stack_gives_the_per_layer_values_and_gradients_bit_for_bit(kind, width, depth, batch,
+                                                                       activation, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x_np = rng.normal(size=(batch, width)).astype(dtype)
+    grad_out = rng.normal(size=(batch, width)).astype(dtype)
+    results = []
+    for fused_stack in (True, False):
+        model = nn.deep_mlp(kind, width, depth, activation, dtype=dtype, rng=seed, fused_stack=fused_stack)
+        x = tg.Tensor(x_np, requires_grad=True)
+        out = model(x)
+        out.backward(grad_out)
+        results.append([out.data, x.grad] + [p.grad for p in model.parameters()])
+    for got, want in zip(*results):
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+def test_fused_stack_must_be_a_bool_and_a_layer_of_another_dtype_is_named():
+    with pytest.raises(TypeError, match="fused_stack must be True or False, got 'yes'"):
+        nn.deep_mlp("plain", 3, 2, fused_stack="yes")
+    model = nn.deep_mlp("residual", 3, 3, rng=0)
+    model.blocks[2].linear.weight.data = model.blocks[2].linear.weight.data.astype(np.float64)
+    with pytest.raises(TypeError, match="layer 2 has float64 parameters and the input is float32"):
+        model(np.ones((2, 3), np.float32))
 
 
 def test_deep_mlp_20_by_20_keys():

@@ -20,7 +20,7 @@ import numpy as np
 from .. import functional as F
 from ..autograd import is_grad_enabled
 from ..checkpoint import checkpoint
-from ..ops import LinearAct
+from ..ops import LinearAct, LinearActStack
 from ..tensor import Tensor
 from .init import INITIALIZERS, constant_
 from .activation import make_activation
@@ -122,7 +122,7 @@ class DeepMLP(Module):
     def __init__(self, kind: str, width: int, depth: int, activation: str = "tanh",
                  init: str = "xavier_normal", norm: str | None = None, dtype: Any = np.float32,
                  rng: Any = None, init_scale: float = 1.0, gate_bias: float = -2.0,
-                 checkpoint_segments: int | bool | None = None) -> None:
+                 checkpoint_segments: int | bool | None = None, fused_stack: bool = True) -> None:
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; accepted: {', '.join(KINDS)}")
@@ -145,6 +145,9 @@ class DeepMLP(Module):
             blocks = [cls(width, **common) for _ in range(depth)]
         self.blocks = ModuleList(blocks)
         self.checkpoint_segments = segment_count(checkpoint_segments, self.depth)
+        if not isinstance(fused_stack, (bool, np.bool_)):
+            raise TypeError(f"deep_mlp: fused_stack must be True or False, got {fused_stack!r}")
+        self.fused_stack = bool(fused_stack)
 
     def forward(self, x: Any) -> Tensor:
         first = self.blocks[0]
@@ -154,10 +157,39 @@ class DeepMLP(Module):
             for segment in split_evenly(list(self.blocks), self.checkpoint_segments):
                 h = checkpoint(_run_blocks(segment), h, params=[p for b in segment for p in b.parameters()])
             return h
+        stack = self._stack_params() if self.fused_stack else None
+        if stack is not None:   # the whole stack as one node (ops.LinearActStack)
+            weights, biases, activation, residual = stack
+            return LinearActStack.apply(h, *weights, *biases, activation=activation, residual=residual,
+                                        bias=bool(biases))
         for block in self.blocks:
             # Module.__call__ written out: without hooks it only calls forward
             h = block(h) if block._forward_hooks or block._backward_hooks else block.forward(h)
         return h
+
+    def _stack_params(self) -> tuple | None:
+        """(weights, biases, activation, residual) for ops.LinearActStack, or None when some block
+        must run on its own: a highway block, a norm, an activation without a fused kernel, a
+        hook on a block or its Linear (hooks see the layers one by one), a block that is not
+        a PlainBlock/ResidualBlock, or biases on some layers only."""
+        cls = PlainBlock if self.kind == "plain" else ResidualBlock if self.kind == "residual" else None
+        weights, biases, activation = [], [], None
+        for block in self.blocks:
+            if type(block) is not cls or block.norm is not None or block.activation not in FUSED:
+                return None
+            linear = block.linear
+            if block._forward_hooks or block._backward_hooks or linear._forward_hooks or linear._backward_hooks:
+                return None
+            if activation is None:
+                activation = block.activation
+            elif block.activation != activation:
+                return None
+            weights.append(linear.weight)
+            if linear.bias is not None:
+                biases.append(linear.bias)
+        if biases and len(biases) != len(weights):
+            return None
+        return weights, biases, FUSED[activation], cls is ResidualBlock
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, width={self.width}, depth={self.depth}, activation={self.activation!r}"
@@ -197,7 +229,8 @@ def split_evenly(items: list, parts: int) -> list[list]:
 
 def deep_mlp(kind: str, width: int, depth: int, activation: str = "tanh", init: str = "xavier_normal",
              norm: str | None = None, dtype: Any = np.float32, rng: Any = None, init_scale: float = 1.0,
-             gate_bias: float = -2.0, checkpoint_segments: int | bool | None = None) -> DeepMLP:
+             gate_bias: float = -2.0, checkpoint_segments: int | bool | None = None,
+             fused_stack: bool = True) -> DeepMLP:
     """A deep net of `depth` width-preserving blocks of `kind` (plain, residual, highway).
 
     activation: a name in nn.ACTIVATIONS; init: a name in nn.init.INITIALIZERS
@@ -205,8 +238,13 @@ def deep_mlp(kind: str, width: int, depth: int, activation: str = "tanh", init: 
     after each block's linear map; gate_bias: the highway gates' starting bias; rng: a
     numpy Generator or an int seed; checkpoint_segments: None (store every activation),
     True (sqrt(depth) segments) or k: recompute each of k segments during backward,
-    storing O(k + depth/k) activations, with gradients identical to the plain run.
+    storing O(k + depth/k) activations, with gradients identical to the plain run;
+    fused_stack: with True (the default), a plain or residual net without norms whose
+    activation has a fused kernel (tanh, sigmoid, relu, linear) records its whole stack of
+    layers as ONE tape node (ops.LinearActStack), as long as no hook is registered on a
+    block or its Linear; a hook, or fused_stack=False, gives one node per layer
+    (ops.LinearAct). Values and gradients are the same bit for bit either way.
     """
     return DeepMLP(kind, width, depth, activation=activation, init=init, norm=norm, dtype=dtype,
                    rng=rng, init_scale=init_scale, gate_bias=gate_bias,
-                   checkpoint_segments=checkpoint_segments)
+                   checkpoint_segments=checkpoint_segments, fused_stack=fused_stack)
