@@ -332,3 +332,49 @@ def test_an_adam_step_that_raises_is_not_counted():
     p.data.flags.writeable = True
     opt.step()
     assert opt.state[p]["step"] == 1
+
+
+# ----- step_in_backward: the update inside backward, per parameter -----------------------------
+OPTIMIZERS = [lambda ps: optim.SGD(ps, lr=0.1), lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=0.01),
+              lambda ps: optim.SGD(ps, lr=0.1, momentum=0.5, nesterov=True),
+              lambda ps: optim.Adam(ps, lr=0.01, weight_decay=0.1)]
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_step_in_backward_equals_backward_then_step_bit_for_bit(make, dtype):
+    """deep_mlp both ways (one stack node, and one node per layer: gradients completed at
+    different times), against zero_grad / backward / step; .grad is dropped once used."""
+    rng = np.random.default_rng(7)
+    x = tg.Tensor(rng.normal(size=(4, 3)).astype(dtype))
+    target = tg.Tensor(rng.normal(size=(4, 3)).astype(dtype))
+    finals = []
+    for mode in ("step", "in_backward", "in_backward_per_layer"):
+        model = nn.deep_mlp("residual", 3, 4, "tanh", dtype=dtype, rng=1, fused_stack=mode != "in_backward_per_layer")
+        opt = make(list(model.parameters()))
+        if mode != "step":
+            opt.step_in_backward()
+        for _ in range(3):
+            opt.zero_grad()
+            tg.functional.mse_loss(model(x), target).backward()
+            opt.step()
+            if mode != "step":
+                assert all(p.grad is None for p in model.parameters())
+        finals.append([p.data.copy() for p in model.parameters()])
+    for other in finals[1:]:
+        for got, want in zip(other, finals[0]):
+            assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+def test_step_in_backward_updates_a_shared_parameter_once_and_remove_goes_back_to_step():
+    w = nn.Parameter(np.array([1.0, 2.0]))
+    opt = optim.SGD([w], lr=0.5)
+    handle = opt.step_in_backward()
+    (w * w + w).sum().backward()           # one update with the summed gradient 2w + 1
+    np.testing.assert_array_equal(w.data, [1.0 - 0.5 * 3.0, 2.0 - 0.5 * 5.0])
+    handle.remove()
+    before = w.data.copy()
+    w.sum().backward()
+    np.testing.assert_array_equal(w.data, before)   # no update until step()
+    opt.step()
+    np.testing.assert_array_equal(w.data, before - 0.5)

@@ -25,7 +25,7 @@ import numpy as np
 from . import kernels
 from .tensor import Tensor
 
-__all__ = ["Optimizer", "SGD", "Adam", "clip_grad_norm_"]
+__all__ = ["Optimizer", "SGD", "Adam", "StepInBackward", "clip_grad_norm_"]
 
 
 def _param_list(owner: str, params: Any) -> list[Tensor]:
@@ -82,12 +82,12 @@ class Optimizer:
         self.params = _param_list(type(self).__name__, params)
         self.state: dict[Tensor, dict[str, Any]] = {}
 
-    def _with_grads(self) -> tuple[list[Tensor], list[np.ndarray], list[np.ndarray]]:
-        """(parameters, their data arrays, their gradients) for the parameters that have a
+    def _with_grads(self, params: Iterable[Tensor]) -> tuple[list[Tensor], list[np.ndarray], list[np.ndarray]]:
+        """(parameters, their data arrays, their gradients) for those of `params` that have a
         gradient; a gradient of another dtype or a broadcastable shape is brought to the
         parameter's, as the update kernels need."""
         owners, arrays, grads = [], [], []
-        for p in self.params:
+        for p in params:
             g = p.grad
             if g is None:
                 continue
@@ -105,13 +105,45 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
+        """Update every parameter that has a gradient (one kernel call for all of them)."""
+        self._update(self.params)
+
+    def _update(self, params: Iterable[Tensor]) -> None:
         raise NotImplementedError
+
+    def step_in_backward(self) -> StepInBackward:
+        """Update each parameter inside backward(), as soon as its gradient is complete, and
+        then drop that gradient (.grad = None): PyTorch's "optimizer step in backward" recipe
+        (a post-accumulate-grad hook per parameter), built in. A training step is then
+        `loss.backward()` alone; step() and zero_grad() have nothing left to do.
+
+        The update is the same as step()'s, parameter by parameter. What changes: all the
+        gradients are never held at once (less memory), and each parameter is updated while
+        its gradient is still in cache. What is given up: anything that needs every gradient
+        before the update, such as clip_grad_norm_ or gradient accumulation over several
+        backward passes. Parameters used inside a checkpoint are updated at the end of
+        backward. Returns a handle; handle.remove() goes back to step()."""
+        def hook(p: Tensor) -> None:
+            self._update((p,))
+            p.grad = None
+        return StepInBackward([p.register_post_accumulate_grad_hook(hook) for p in self.params])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self.params)} parameters, {self.extra_repr()})"
 
     def extra_repr(self) -> str:
         return ""
+
+
+class StepInBackward:
+    """What Optimizer.step_in_backward returns: remove() unregisters its hooks."""
+
+    def __init__(self, handles: list) -> None:
+        self._handles = handles
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
 
 
 class SGD(Optimizer):
@@ -130,9 +162,9 @@ class SGD(Optimizer):
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.dampening, self.nesterov = dampening, nesterov
 
-    def step(self) -> None:
+    def _update(self, params: Iterable[Tensor]) -> None:
         """One kernel call (kernels.sgd_step) updates every parameter that has a gradient."""
-        owners, arrays, grads = self._with_grads()
+        owners, arrays, grads = self._with_grads(params)
         if not owners:
             return
         buffers = None
@@ -162,9 +194,9 @@ class Adam(Optimizer):
         super().__init__(params)
         self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
 
-    def step(self) -> None:
+    def _update(self, params: Iterable[Tensor]) -> None:
         """One kernel call (kernels.adam_step) updates every parameter that has a gradient."""
-        owners, arrays, grads = self._with_grads()
+        owners, arrays, grads = self._with_grads(params)
         if not owners:
             return
         exp_avgs, exp_avg_sqs, steps = [], [], []
