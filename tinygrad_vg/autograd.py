@@ -14,6 +14,9 @@ Design:
 - A leaf's summed gradient becomes its `.grad` without a copy when nothing else holds
   that array (a reference count says so, `_PRIVATE_REFS`); otherwise it is copied, so two
   leaves' gradients never share memory.
+- A leaf with post-accumulate-grad hooks gets its gradient, and its hooks run, as soon as
+  its last use is processed (an optimizer step in backward then updates the parameter
+  while its gradient is in cache); the others get theirs at the end.
 - References point one way only: tensor -> node -> what the node keeps of its
   inputs: a leaf input (a parameter, a constant) as the Tensor itself, where its
   gradient accumulates; an input made by another node as an `Edge` to that node,
