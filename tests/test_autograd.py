@@ -539,3 +539,16 @@ def test_post_accumulate_hooks_only_on_leaves_that_require_grad():
         tg.Tensor([1.0]).register_post_accumulate_grad_hook(lambda t: None)
     with pytest.raises(TypeError, match="needs a callable, got int"):
         x.register_post_accumulate_grad_hook(3)
+
+
+def test_a_post_accumulate_hook_may_remove_itself_and_must_return_none():
+    w = leaf([1.0])
+    calls = []
+    handles = []
+    handles.append(w.register_post_accumulate_grad_hook(lambda t: (calls.append(1), handles[0].remove())[0]))
+    w.register_post_accumulate_grad_hook(lambda t: calls.append(2))
+    (w * 2.0).sum().backward()
+    assert calls == [1, 2]             # the second hook still runs
+    w.register_post_accumulate_grad_hook(lambda t: t.grad)
+    with pytest.raises(RuntimeError, match="must return None.*returned a ndarray"):
+        (w * 2.0).sum().backward()

@@ -378,3 +378,16 @@ def test_step_in_backward_updates_a_shared_parameter_once_and_remove_goes_back_t
     np.testing.assert_array_equal(w.data, before)   # no update until step()
     opt.step()
     np.testing.assert_array_equal(w.data, before - 0.5)
+
+
+def test_step_in_backward_leaves_frozen_parameters_alone():
+    model = nn.deep_mlp("plain", 3, 2, "tanh", dtype=np.float64, rng=0)
+    frozen = model.blocks[1].linear.bias
+    frozen.requires_grad = False
+    before = frozen.data.copy()
+    opt = optim.SGD(list(model.parameters()), lr=0.1)
+    opt.step_in_backward()
+    weight_before = model.blocks[0].linear.weight.data.copy()
+    model(np.ones((2, 3))).sum().backward()
+    np.testing.assert_array_equal(frozen.data, before)
+    assert not np.array_equal(model.blocks[0].linear.weight.data, weight_before)

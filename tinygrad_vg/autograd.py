@@ -305,7 +305,7 @@ def tape(tensor: Any) -> list[Function]:
 
 
 def _apply_hooks(hooks: list, grad: np.ndarray) -> np.ndarray:
-    for hook in hooks:
+    for hook in tuple(hooks):   # a copy: a hook may remove itself
         view = grad.view()
         view.flags.writeable = False   # the array may be shared: a hook returns a new one instead
         new = hook(view)
@@ -318,8 +318,7 @@ def backward(root: Any, grad: np.ndarray, retain_graph: bool = False) -> None:
     """Accumulate d(root)/d(leaf) * grad into every leaf that requires grad."""
     if root.node is None:   # a leaf: its gradient is the seed itself
         root._accumulate(_apply_hooks(root._hooks, grad))
-        for hook in root._post_hooks:
-            hook(root)
+        _post_accumulate(root)
         return
     leaves: dict[int, list] = {}     # id -> [tensor, summed gradient]
     _backprop(root.node, grad, leaves, retain_graph)
@@ -336,8 +335,15 @@ def _deliver(leaves: dict, key: int) -> None:
     # not inside the call below: its arguments would count too
     owned = _PRIVATE_REFS > 0 and _refs(g) <= _PRIVATE_REFS
     t._accumulate(g, owned)
-    for hook in t._post_hooks:
-        hook(t)
+    _post_accumulate(t)
+
+
+def _post_accumulate(t: Any) -> None:
+    for hook in tuple(t._post_hooks):   # a copy: a hook may remove itself
+        result = hook(t)
+        if result is not None:
+            raise RuntimeError("a post-accumulate-grad hook must return None (it may change the "
+                               f"tensor's .data and .grad in place); one returned a {type(result).__name__}")
 
 
 def _refs(a: Any) -> int:

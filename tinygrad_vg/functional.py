@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from . import ops
+from .autograd import is_grad_enabled
 from .ops.elementwise import clip as clip_op
 from .tensor import Tensor
 
@@ -78,20 +79,33 @@ def linear_act_stack(x: Any, weights: Sequence[Any], biases: Sequence[Any] | Non
                      activation: str | None = None, residual: bool = False) -> Tensor:
     """Layers h = activation(h @ W_l^T + b_l) (h + that, residual=True) for each W_l, b_l in turn, as
     ONE node (ops.LinearActStack): the same values and gradients as the loop of F.linear_act calls,
-    without a tape node per layer. biases: one per weight, or None for layers without a bias."""
+    without a tape node per layer. biases: one per weight, or None for layers without a bias.
+    A tensor passed for several layers (tied weights) gets the same gradient up to rounding: its
+    per-layer parts are added in another order than the per-layer nodes' engine adds them."""
     if activation not in (None, "identity", "tanh", "sigmoid", "relu"):
         raise ValueError(f"linear_act_stack: unknown activation {activation!r}; accepted: None, 'tanh', "
                          "'sigmoid', 'relu'")
     weights = list(weights)
     if not weights:
         raise ValueError("linear_act_stack: needs at least one weight")
-    if biases is None:
-        return ops.LinearActStack.apply(x, *weights, activation=activation, residual=bool(residual), bias=False)
-    biases = list(biases)
-    if len(biases) != len(weights) or any(b is None for b in biases):
-        raise ValueError(f"linear_act_stack: got {len(weights)} weights and {len(biases)} biases; pass one "
-                         "bias per weight, or biases=None for layers without a bias")
-    return ops.LinearActStack.apply(x, *weights, *biases, activation=activation, residual=bool(residual))
+    params = [x, *weights]
+    if biases is not None:
+        biases = list(biases)
+        if len(biases) != len(weights):
+            raise ValueError(f"linear_act_stack: got {len(weights)} weights and {len(biases)} biases; pass one "
+                             "bias per weight, or biases=None for layers without a bias")
+        missing = [i for i, b in enumerate(biases) if b is None]
+        if missing:
+            raise ValueError(f"linear_act_stack: biases[{missing[0]}] is None; every layer has a bias or "
+                             "none does (biases=None)")
+        params += biases
+    return ops.LinearActStack.apply(*params, activation=activation, residual=bool(residual),
+                                    bias=biases is not None, save=_recorded(params))
+
+
+def _recorded(values: list) -> bool:
+    """Whether an op on these inputs will be recorded on the tape (grad mode, an input requiring grad)."""
+    return is_grad_enabled() and any(isinstance(v, Tensor) and v.requires_grad for v in values)
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:

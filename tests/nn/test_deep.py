@@ -125,6 +125,10 @@ def test_a_stack_without_hooks_or_norms_is_one_node_and_a_hook_splits_it(kind):
     for block in model.blocks:           # on none: the stack without biases
         block.linear.bias = None
     assert tape_names(model, x) == ["LinearActStack"]
+    model.blocks[2].linear.weight = model.blocks[0].linear.weight   # tied weights: per layer, bit for bit
+    assert tape_names(model, x) == ["LinearAct"] * 3
+    with tg.no_grad():                   # no tape: the blocks one by one, each activation freed at once
+        assert model(x).node is None
 
 
 @settings(deadline=None, max_examples=30)
@@ -152,7 +156,7 @@ def test_fused_stack_must_be_a_bool_and_a_layer_of_another_dtype_is_named():
         nn.deep_mlp("plain", 3, 2, fused_stack="yes")
     model = nn.deep_mlp("residual", 3, 3, rng=0)
     model.blocks[2].linear.weight.data = model.blocks[2].linear.weight.data.astype(np.float64)
-    with pytest.raises(TypeError, match="layer 2 has float64 parameters and the input is float32"):
+    with pytest.raises(TypeError, match="layer 2's weight is float64 and the input is float32"):
         model(np.ones((2, 3), np.float32))
 
 

@@ -119,7 +119,7 @@ def test_bad_input_raises():
         F.linear_act_stack(x, [])
     with pytest.raises(ValueError, match="got 2 weights and 1 biases; pass one bias per weight"):
         F.linear_act_stack(x, [w3, w3], [tg.Tensor(np.ones(3))])
-    with pytest.raises(ValueError, match="got 1 weights and 1 biases"):
+    with pytest.raises(ValueError, match=r"biases\[0\] is None; every layer has a bias or none does"):
         F.linear_act_stack(x, [w3], [None])
     with pytest.raises(ValueError, match=r"layer 1: input of shape \(2, 4\), weight \(4, 3\)"):
         F.linear_act_stack(x, [w4, w4])
@@ -127,7 +127,41 @@ def test_bad_input_raises():
         F.linear_act_stack(x, [w4], residual=True)
     with pytest.raises(ValueError, match=r"layer 0: .*bias \(4,\)"):
         F.linear_act_stack(x, [w3], [tg.Tensor(np.ones(4))])
-    with pytest.raises(TypeError, match="layer 1 has float32 parameters and the input is float64"):
+    with pytest.raises(TypeError, match="layer 1's weight is float32 and the input is float64"):
         F.linear_act_stack(x, [w3, tg.Tensor(np.ones((3, 3), np.float32))])
+    with pytest.raises(TypeError, match="layer 0's bias is float32 and the input is float64"):
+        F.linear_act_stack(x, [w3], [tg.Tensor(np.ones(3, np.float32))])
     with pytest.raises(ValueError, match="the input needs at least 1 dimension"):
         F.linear_act_stack(tg.Tensor(np.float64(1.0)), [w3])
+
+
+def test_without_a_tape_nothing_is_saved_and_tied_weights_still_get_their_summed_gradient():
+    rng = np.random.default_rng(8)
+    w_np = rng.normal(size=(3, 3)) / 2
+    x = tg.Tensor(rng.normal(size=(2, 3)))
+    with tg.no_grad():
+        y = F.linear_act_stack(x, [tg.Tensor(w_np, requires_grad=True)] * 3, activation="tanh")
+    assert y.node is None
+    frozen = F.linear_act_stack(x, [tg.Tensor(w_np)] * 3, activation="tanh")   # nothing requires grad
+    assert frozen.node is None
+    np.testing.assert_array_equal(frozen.data, y.data)
+    w, w_loop = tg.Tensor(w_np, requires_grad=True), tg.Tensor(w_np, requires_grad=True)
+    F.linear_act_stack(x, [w, w, w], activation="tanh").sum().backward()
+    h = x
+    for _ in range(3):
+        h = F.linear_act(h, w_loop, activation="tanh")
+    h.sum().backward()
+    np.testing.assert_allclose(w.grad, w_loop.grad, rtol=1e-13, atol=1e-15)   # the same sum, up to rounding
+
+
+def test_a_backward_stopped_half_way_leaves_a_clear_error_not_a_crash():
+    rng = np.random.default_rng(9)
+    ws, _ = layers(rng, [3, 3, 3], residual=True, bias=False)
+    params = [tg.Tensor(w, requires_grad=True) for w in ws]
+    y = F.linear_act_stack(tg.Tensor(rng.normal(size=(2, 3))), params, activation="tanh", residual=True)
+    with pytest.raises(FloatingPointError), np.errstate(all="ignore"):
+        with tg.detect_anomaly():
+            y.backward(np.full((2, 3), np.inf))   # the anomaly check runs after the stack's backward
+    assert y.node.saved_arrays() == {}
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward(np.ones((2, 3)))

@@ -157,11 +157,14 @@ class DeepMLP(Module):
             for segment in split_evenly(list(self.blocks), self.checkpoint_segments):
                 h = checkpoint(_run_blocks(segment), h, params=[p for b in segment for p in b.parameters()])
             return h
-        stack = self._stack_params() if self.fused_stack else None
-        if stack is not None:   # the whole stack as one node (ops.LinearActStack)
+        # the whole stack as one node (ops.LinearActStack), when it is recorded: without a tape
+        # (no_grad) the blocks one by one free each activation at once
+        stack = self._stack_params() if self.fused_stack and is_grad_enabled() else None
+        if stack is not None:
             weights, biases, activation, residual = stack
+            save = h.requires_grad or any(p.requires_grad for p in weights + biases)
             return LinearActStack.apply(h, *weights, *biases, activation=activation, residual=residual,
-                                        bias=bool(biases))
+                                        bias=bool(biases), save=save)
         for block in self.blocks:
             # Module.__call__ written out: without hooks it only calls forward
             h = block(h) if block._forward_hooks or block._backward_hooks else block.forward(h)
@@ -171,7 +174,8 @@ class DeepMLP(Module):
         """(weights, biases, activation, residual) for ops.LinearActStack, or None when some block
         must run on its own: a highway block, a norm, an activation without a fused kernel, a
         hook on a block or its Linear (hooks see the layers one by one), a block that is not
-        a PlainBlock/ResidualBlock, or biases on some layers only."""
+        a PlainBlock/ResidualBlock, biases on some layers only, or a parameter shared by two
+        layers (the stack would add its gradients in another order: not bit for bit)."""
         cls = PlainBlock if self.kind == "plain" else ResidualBlock if self.kind == "residual" else None
         weights, biases, activation = [], [], None
         for block in self.blocks:
@@ -188,6 +192,8 @@ class DeepMLP(Module):
             if linear.bias is not None:
                 biases.append(linear.bias)
         if biases and len(biases) != len(weights):
+            return None
+        if len({id(p) for p in weights + biases}) != len(weights) + len(biases):
             return None
         return weights, biases, FUSED[activation], cls is ResidualBlock
 

@@ -137,7 +137,9 @@ class LinearActStack(Function):
     node for the stack leaves only the arithmetic. deep_mlp runs its plain and residual
     stacks through it when no hook needs to see the layers one by one."""
 
-    def forward(self, x, *params, activation=None, residual=False, bias=True):
+    def forward(self, x, *params, activation=None, residual=False, bias=True, save=True):
+        # save=False (nothing will be recorded: no_grad, or no input requires grad): each
+        # layer's arrays are dropped as soon as the next layer has them, as separate ops would
         depth = len(params) // 2 if bias else len(params)
         if depth < 1 or (bias and len(params) != 2 * depth):
             raise ValueError(f"linear_act_stack: needs L >= 1 weights and, with bias=True, L biases; "
@@ -159,27 +161,34 @@ class LinearActStack(Function):
                                  f"{'' if b is None else f', bias {b.shape}'}; each weight must be (out, in) "
                                  f"with in = the layer's input width{' and square (residual)' if residual else ''}, "
                                  "each bias (out,)")
-            if weight.dtype != x.dtype or (b is not None and b.dtype != x.dtype):
-                raise TypeError(f"linear_act_stack: layer {i} has {weight.dtype} parameters and the input is "
-                                f"{x.dtype}; every layer needs the input's dtype (convert with .astype or "
-                                "the model's .to/.double)")
-            self.xs.append(h)
+            for what, a in (("weight", weight), ("bias", b)):
+                if a is not None and a.dtype != x.dtype:
+                    raise TypeError(f"linear_act_stack: layer {i}'s {what} is {a.dtype} and the input is "
+                                    f"{x.dtype}; every layer needs the input's dtype (convert with .astype "
+                                    "or the model's .to/.double)")
             out = kernels.linear_act_forward(h, weight, b, activation, residual)
+            if save:
+                self.xs.append(h)
             if residual:
                 y, h = out
             else:
                 y = h = out
-            self.ys.append(y)
+            if save:
+                self.ys.append(y)
         return h.reshape(x_shape[:-1] + (h.shape[1],)) if len(x_shape) != 2 else h
 
     def saved_arrays(self):
-        saved = {f"x{i}": a for i, a in enumerate(self.xs)}
-        saved.update({f"y{i}": a for i, a in enumerate(self.ys)})
+        saved = {f"x{i}": a for i, a in enumerate(getattr(self, "xs", ())) if a is not None}
+        saved.update({f"y{i}": a for i, a in enumerate(getattr(self, "ys", ())) if a is not None})
         return saved
 
     def backward(self, grad_out):
         needs, depth = self.needs_grad, len(self.weights)
         has_bias = len(needs) > depth + 1
+        if self.ys[0] is None:   # a backward that freed them stopped half-way (an error, e.g. an anomaly)
+            raise RuntimeError("Trying to backward through the graph a second time: this LinearActStack "
+                               "node has already freed its saved values. Pass retain_graph=True to the "
+                               "first backward() if you need to backward twice.")
         g = grad_out.reshape(self.ys[-1].shape)
         grad_ws, grad_bs = [None] * depth, [None] * depth
         for i in range(depth - 1, -1, -1):
