@@ -66,9 +66,7 @@ def linear_act(x: Any, weight: Any, bias: Any = None, activation: str | None = N
     `F.tanh(F.linear(x, weight, bias))`, in one op instead of two. residual=True (square
     weight) returns x + activation(...), a residual block in one node: the same values and
     gradients as `x + F.linear_act(x, ...)`."""
-    if activation not in (None, "identity", "tanh", "sigmoid", "relu"):
-        raise ValueError(f"linear_act: unknown activation {activation!r}; accepted: None, 'tanh', "
-                         "'sigmoid', 'relu' (use F.linear and the activation for others)")
+    _check_fused_activation("linear_act", activation)
     residual = bool(residual)
     if bias is None:
         return ops.LinearAct.apply(x, weight, activation=activation, residual=residual)
@@ -82,9 +80,7 @@ def linear_act_stack(x: Any, weights: Sequence[Any], biases: Sequence[Any] | Non
     without a tape node per layer. biases: one per weight, or None for layers without a bias.
     A tensor passed for several layers (tied weights) gets the same gradient up to rounding: its
     per-layer parts are added in another order than the per-layer nodes' engine adds them."""
-    if activation not in (None, "identity", "tanh", "sigmoid", "relu"):
-        raise ValueError(f"linear_act_stack: unknown activation {activation!r}; accepted: None, 'tanh', "
-                         "'sigmoid', 'relu'")
+    _check_fused_activation("linear_act_stack", activation)
     weights = list(weights)
     if not weights:
         raise ValueError("linear_act_stack: needs at least one weight")
@@ -101,6 +97,12 @@ def linear_act_stack(x: Any, weights: Sequence[Any], biases: Sequence[Any] | Non
         params += biases
     return ops.LinearActStack.apply(*params, activation=activation, residual=bool(residual),
                                     bias=biases is not None, save=_recorded(params))
+
+
+def _check_fused_activation(name: str, activation: Any) -> None:
+    if activation not in (None, "identity", "tanh", "sigmoid", "relu"):
+        raise ValueError(f"{name}: unknown activation {activation!r}; accepted: None, 'tanh', "
+                         "'sigmoid', 'relu' (use F.linear and the activation for others)")
 
 
 def _recorded(values: list) -> bool:

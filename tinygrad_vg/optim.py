@@ -119,9 +119,9 @@ class Optimizer:
 
         The update is the same as step()'s, parameter by parameter (one kernel call each, so
         it is not faster than step(); measured on W2 it is a few percent slower). What changes
-        is memory: the gradients need not all be held at once. What is given up: anything that needs every gradient
-        before the update, such as clip_grad_norm_ or gradient accumulation over several
-        backward passes. A parameter's gradient is complete, and it is updated, once backward
+        is memory: the gradients need not all be held at once. What is given up: anything
+        that needs every gradient before the update, such as clip_grad_norm_ or gradient
+        accumulation over several backward passes. A parameter's gradient is complete, and it is updated, once backward
         has passed the last node that uses it; so with one node per layer the gradients come
         and go one layer at a time, while a node that holds many layers (deep_mlp's stack)
         hands over all of its parameters' gradients at once. When the graph has a checkpoint,
