@@ -195,8 +195,8 @@ def test_adam_equals_the_per_parameter_numpy_code_bit_for_bit(dtype, weight_deca
 
 @pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), optim.Adam])
 def test_odd_parameters_and_gradients(make):
-    """Non-contiguous parameter data is updated in place; a gradient of another dtype or of a
-    broadcastable shape is brought to the parameter's."""
+    """Non-contiguous parameter data is updated in place; a gradient of another dtype or shape
+    cannot be assigned (.grad matches its tensor, as in torch)."""
     base = np.arange(12.0).reshape(3, 4)
     strided = nn.Parameter(np.zeros((6, 8))[::2, ::2])
     strided.data[...] = base
@@ -207,7 +207,10 @@ def test_odd_parameters_and_gradients(make):
     opt = make(params)
     strided.grad = np.ones((3, 4))
     fortran.grad = np.ones((3, 4)).T.copy().T   # F-ordered gradient
-    small.grad = np.ones(1, np.float64)         # float64 and broadcast: cast and broadcast
+    with pytest.raises(ValueError, match=r"assigned grad of shape \(1,\) and dtype float64 to a tensor of "
+                       r"shape \(3,\) and dtype float32"):
+        small.grad = np.ones(1, np.float64)
+    small.grad = np.ones(3, np.float32)
     opt.step()
     assert all(p.data is a for p, a in zip(params, arrays))
     np.testing.assert_allclose(strided.data, fortran.data)

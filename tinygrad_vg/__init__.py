@@ -7,8 +7,9 @@ skip-connected deep nets, and a lab for the vanishing-gradient problem.
     (x.tanh() @ w).sum().backward()
     x.grad, w.grad
 """
-from . import autograd  # first: tensor.py imports it
-from .autograd import Function, detect_anomaly, enable_grad, is_grad_enabled, no_grad, tape
+from . import autograd
+from .autograd import Function, tape
+from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor, tensor
 from .checkpoint import checkpoint
 from . import functional, kernels, ops

@@ -2,8 +2,8 @@
 
 `checkpoint(fn, *inputs)` runs fn without recording its interior: the tape gets one
 node that keeps only fn's inputs. When backward reaches that node it runs fn again,
-this time recording, and walks the recomputed interior in place of the node (see
-autograd._backprop). Gradients are therefore bit for bit those of the plain run,
+this time recording, and the walk visits the recomputed interior in place of the node
+(`Checkpoint.expand`, called by autograd.walk). Gradients are therefore bit for bit those of the plain run,
 and the arrays of the interior live only while its own backward runs.
 
 Split a chain of T steps into k segments and checkpoint each: the tape keeps k
@@ -13,14 +13,20 @@ segment inputs plus one segment's interior at a time, O(T/k + k) instead of O(T)
 Parameters used inside fn (a Module's weights) receive their gradients through the
 recomputed interior as usual; pass them as `params` when no input requires grad
 (the first segment of a net fed with plain data), so that the node is recorded.
-fn must be deterministic and free of side effects that matter twice: it runs twice
-(BatchNorm in training mode updates its running statistics on both runs).
+fn runs twice: random draws repeat (numpy's global generator, and the Generators passed
+as `rng=`, are replayed), but other side effects happen twice (BatchNorm in training
+mode updates its running statistics on both runs). Inputs, params and leaves that fn
+reads are locked against in-place changes until backward (locking.py).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator
 
-from .autograd import Function, enable_grad, no_grad
+import numpy as np
+
+from .autograd import Function, collect
+from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 
 __all__ = ["checkpoint", "Checkpoint"]
@@ -30,33 +36,102 @@ class Checkpoint(Function):
     """y = fn(*inputs), interior not recorded;  backward: rerun fn recording, backprop through it"""
     float_only = False
 
-    def forward(self, *arrays, fn, n_inputs, made=()):
-        self.fn, self.n_inputs = fn, n_inputs
+    def forward(self, *arrays, fn, n_inputs, made=(), rngs=()):
+        self.fn, self.n_inputs, self.rngs = fn, n_inputs, rngs
         # the node keeps a leaf input as its tensor, but only an Edge to an input made by an op
         # (positions `made`): fn's rerun needs that input's value, so it is saved here
         self.saved_inputs = {i: _own(arrays[i]) for i in made}
+        self.random = _random_state(rngs)
         with no_grad():
             out = fn(*[Tensor._from_op(a) for a in arrays[:n_inputs]])
         if not isinstance(out, Tensor):
             raise TypeError(f"checkpoint: fn must return one Tensor, got {type(out).__name__}")
+        self.out_shape, self.out_dtype = out.data.shape, out.data.dtype
         return out.data
 
-    def recompute(self) -> tuple[Tensor, list[Tensor]]:
-        """Rerun fn on stand-ins of the inputs, recording; the engine backprops through the result."""
-        stand_ins = []
-        for i, (t, needs) in enumerate(zip(self.inputs[:self.n_inputs], self.needs_grad)):
-            s = Tensor._from_op(t.data if t.node is None else self.saved_inputs[i])
-            s._requires_grad = needs
-            stand_ins.append(s)
-        with enable_grad():
-            out = self.fn(*stand_ins)
-        return out, stand_ins
+    def arrays_to_lock(self):
+        """fn's rerun reads the saved inputs, and the leaf inputs and params as they are then."""
+        return [*self.saved_inputs.values(), *(t.data for t in self.inputs if t.node is None)]
 
     def saved_arrays(self) -> dict:
         return {f"input{i}": a for i, a in getattr(self, "saved_inputs", {}).items()}
 
-    def backward(self, grad_out):   # never called: the engine uses recompute()
-        raise RuntimeError("a checkpoint node is backpropagated through recompute()")
+    def expand(self, grad_out: np.ndarray, grads: dict) -> list:
+        """Rerun fn recording, with the random state forward had, on stand-ins of the inputs:
+        a leaf input is used as it is, an input made by an op by a tensor of its saved value
+        that hangs from the same node, so the interior's gradients flow straight into the
+        outer graph. Returns the interior's nodes (the walk visits them next), with grad_out
+        waiting at its root; gradients come out bit for bit those of the plain run."""
+        stand_ins = []
+        for i, t in enumerate(self.inputs[:self.n_inputs]):
+            if t.node is not None:
+                t, t.node, t._requires_grad = Tensor._from_op(self.saved_inputs[i]), t.node, True
+            stand_ins.append(t)
+        with _replayed(self.random, self.rngs), enable_grad():
+            out = self.fn(*stand_ins)
+        if not isinstance(out, Tensor) or out.data.shape != self.out_shape or out.data.dtype != self.out_dtype:
+            raise RuntimeError(f"checkpoint: rerunning {_name(self.fn)} in backward gave "
+                               f"{_describe(out)} where forward gave shape {self.out_shape}, "
+                               f"{self.out_dtype}; fn must compute the same thing both times")
+        if not out.requires_grad:
+            return []
+        if out.node is None or out.node.seq < self.seq:   # fn returned a leaf or an input as it is
+            out = _Pass.apply(out)
+        grads[out.node] = grad_out
+        nodes = collect(out.node, stop=self.seq)
+        inputs = {t.node for t in self.inputs if t.node is not None}
+        for node in nodes:
+            for t in node.inputs:
+                if t.node is not None and t.node.seq < self.seq and t.node not in inputs:
+                    raise RuntimeError(
+                        f"checkpoint: the checkpointed function uses a tensor made outside it (by "
+                        f"{t.node.name} node #{t.node.seq}) without taking it as an input; pass it "
+                        "to checkpoint(fn, *inputs) as an input")
+        return nodes
+
+    def backward(self, grad_out):   # never called: the walk calls expand()
+        raise RuntimeError("a checkpoint node is backpropagated through expand()")
+
+
+class _Pass(Function):
+    """y = x;  grad_x = grad_out"""
+    float_only = False
+    saves = ()
+
+    def forward(self, x):
+        return x
+
+    def backward(self, grad_out):
+        return (grad_out,)
+
+
+def _random_state(rngs: tuple) -> tuple:
+    return np.random.get_state(), [g.bit_generator.state for g in rngs]
+
+
+@contextmanager
+def _replayed(random: tuple, rngs: tuple) -> Iterator[None]:
+    """numpy's global random state and each Generator's as they were at `random`, then back."""
+    now = _random_state(rngs)
+    np.random.set_state(random[0])
+    for g, past in zip(rngs, random[1]):
+        g.bit_generator.state = past
+    try:
+        yield
+    finally:
+        np.random.set_state(now[0])
+        for g, state in zip(rngs, now[1]):
+            g.bit_generator.state = state
+
+
+def _name(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+def _describe(out: Any) -> str:
+    if isinstance(out, Tensor):
+        return f"shape {out.data.shape}, {out.data.dtype}"
+    return f"a {type(out).__name__}"
 
 
 def _own(a):
@@ -70,12 +145,16 @@ def _own(a):
     return a
 
 
-def checkpoint(fn: Callable[..., Tensor], *inputs: Any, params: Iterable[Tensor] = ()) -> Tensor:
+def checkpoint(fn: Callable[..., Tensor], *inputs: Any, params: Iterable[Tensor] = (),
+               rng: Any = None) -> Tensor:
     """fn(*inputs) with its interior recomputed during backward instead of stored.
 
     Returns the same values as fn(*inputs); gradients are identical to the plain run.
     `params`: tensors fn uses besides its inputs (default: fn.parameters() when fn is a
     Module); they make sure the node is recorded even when no input requires grad.
+    `rng`: a numpy Generator fn draws from (or a list of them). The rerun sees the random
+    state forward saw, for these and for numpy's global generator (np.random.*), so a
+    dropout-like fn draws the same numbers twice; the states are put back afterwards.
     """
     if not callable(fn):
         raise TypeError(f"checkpoint: fn must be callable, got {type(fn).__name__}")
@@ -83,5 +162,9 @@ def checkpoint(fn: Callable[..., Tensor], *inputs: Any, params: Iterable[Tensor]
     for p in params:
         if not isinstance(p, Tensor):
             raise TypeError(f"checkpoint: params must be Tensors, got {type(p).__name__}")
+    rngs = () if rng is None else (rng,) if isinstance(rng, np.random.Generator) else tuple(rng)
+    for g in rngs:
+        if not isinstance(g, np.random.Generator):
+            raise TypeError(f"checkpoint: rng must be a numpy Generator or a list of them, got {type(g).__name__}")
     made = tuple(i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.node is not None)
-    return Checkpoint.apply(*inputs, *params, fn=fn, n_inputs=len(inputs), made=made)
+    return Checkpoint.apply(*inputs, *params, fn=fn, n_inputs=len(inputs), made=made, rngs=rngs)

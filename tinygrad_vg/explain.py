@@ -39,7 +39,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from .autograd import Function, reduce_to_shape, tape
+from .autograd import Function, tape, walk
 from .tensor import Tensor
 
 __all__ = ["tape_listing", "print_tape", "explain_backward", "backward_steps", "Step",
@@ -217,7 +217,9 @@ def _seed(t: Tensor, grad: Any) -> np.ndarray:
 def backward_steps(t: Tensor, grad: Any = None) -> tuple[list[Step], list[tuple[Tensor, np.ndarray]]]:
     """Replay backward from t without side effects: the steps in the order backward visits
     them (reverse execution order), and the (leaf, gradient) pairs backward would add to
-    the leaves' .grad. No hooks run, no .grad changes, nothing is freed."""
+    the leaves' .grad. It reads the engine's own walk (autograd.walk) with hooks off and
+    nothing freed: no hook runs, no .grad changes. A checkpoint is one step, whose
+    gradients are those its recomputed interior sends to the checkpoint's inputs."""
     if not t.requires_grad:
         raise RuntimeError("explain: this tensor does not require grad (no input had "
                            "requires_grad=True, or it was computed under no_grad)")
@@ -226,58 +228,37 @@ def backward_steps(t: Tensor, grad: Any = None) -> tuple[list[Step], list[tuple[
         return [], [(t, seed)]
     nodes = tape(t)   # raises the engine's retain_graph error on a freed graph
     index = {id(node): k for k, node in enumerate(nodes)}
-    pending: dict[int, np.ndarray] = {id(t.node): seed}
     sources: dict[int, list[int]] = {id(t.node): []}
     leaves: dict[int, list] = {}
-    steps = []
-    for node in reversed(nodes):
-        grad_out = pending.pop(id(node), None)
-        if grad_out is None:
-            continue
-        step = Step(index[id(node)], node, grad_out, sources.pop(id(node)))
-        if getattr(node, "recompute", None) is not None:   # a checkpoint: replay its interior
-            grad_inputs, extra = _checkpoint_grads(node, grad_out)
-            for x, g in extra:   # tensors the interior closes over, not inputs of the node
-                leaves[id(x)] = [x, g] if id(x) not in leaves else [x, leaves[id(x)][1] + g]
-        else:
-            grad_inputs = node.backward(grad_out)
-        for x, needs, g in zip(node.inputs, node.needs_grad, grad_inputs):
-            if not needs or g is None:
-                step.grads.append(None)
-                step.broadcast.append(None)
+    steps: list[Step] = []
+    checkpoint = None   # the step of the checkpoint whose interior the walk is in
+    for node, grad_out, input_grads in walk(list(nodes), {t.node: np.array(seed)}, hooks=False):
+        if id(node) in index:
+            step = Step(index[id(node)], node, grad_out, sources.pop(id(node), []))
+            steps.append(step)
+            if node.expand is not None:
+                checkpoint = step
+                step.grads, step.broadcast = [None] * len(node.inputs), [None] * len(node.inputs)
                 continue
-            g = np.asarray(g)
-            full = g.shape
-            g = reduce_to_shape(g, x.shape)
-            if g.dtype != x.dtype:
-                g = g.astype(x.dtype)
-            step.grads.append(g)
-            step.broadcast.append(full if full != x.shape else None)
-            if x.node is not None:
-                key = id(x.node)
-                pending[key] = g if key not in pending else pending[key] + g
-                sources.setdefault(key, []).append(step.index)
-            elif id(x) in leaves:
-                leaves[id(x)][1] = leaves[id(x)][1] + g
-            else:
-                leaves[id(x)] = [x, g]
-        steps.append(step)
+            reduced = getattr(node, "reduced_from", {})   # input -> the broadcast shape summed from
+            step.grads = list(input_grads)
+            step.broadcast = [None if g is None else reduced.get(i) for i, g in enumerate(input_grads)]
+        else:   # a node of a checkpoint's recomputed interior
+            step = checkpoint
+        for x, g in zip(node.inputs, input_grads):
+            if g is None:
+                continue
+            if x.node is None:
+                entry = leaves.get(id(x))
+                leaves[id(x)] = [x, g] if entry is None else [x, entry[1] + g]
+            elif id(x.node) in index:
+                sources.setdefault(id(x.node), []).append(step.index)
+            if step is checkpoint and step is not None and id(node) not in index:
+                for j, y in enumerate(step.node.inputs):
+                    if y is x or (x.node is not None and y.node is x.node):
+                        step.grads[j] = g if step.grads[j] is None else step.grads[j] + g
+                        break
     return steps, [(x, g) for x, g in leaves.values()]
-
-
-def _checkpoint_grads(node: Function, grad_out: np.ndarray) -> tuple[list, list]:
-    """The gradient of each input of a checkpoint node (tinygrad_vg.checkpoint), from a
-    read-only replay of its recomputed interior, and the gradients of other leaves the
-    interior uses (what autograd._backprop sends straight to them)."""
-    inner_root, stand_ins = node.recompute()
-    if not inner_root.requires_grad:
-        return [None] * len(node.inputs), []
-    inner = {id(x): (x, g) for x, g in backward_steps(inner_root, grad_out)[1]}
-    grads = []
-    for position, x in enumerate(node.inputs):
-        key = id(stand_ins[position]) if position < len(stand_ins) else id(x)
-        grads.append(inner.pop(key, (None, None))[1])
-    return grads, list(inner.values())
 
 
 def explain_backward(loss: Tensor, file: TextIO | None = None, grad: Any = None,

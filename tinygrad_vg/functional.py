@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from . import ops
-from .autograd import is_grad_enabled
+from .grad_mode import is_grad_enabled
 from .ops.elementwise import clip as clip_op
 from .tensor import Tensor
 

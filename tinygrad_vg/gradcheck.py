@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from .autograd import enable_grad, no_grad, tape
+from .autograd import tape
+from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 
 __all__ = ["gradcheck", "jacobians", "GradcheckError"]

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import kernels
+from . import kernels, locking
 from .tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "StepInBackward", "clip_grad_norm_"]
@@ -84,19 +84,23 @@ class Optimizer:
 
     def _with_grads(self, params: Iterable[Tensor]) -> tuple[list[Tensor], list[np.ndarray], list[np.ndarray]]:
         """(parameters, their data arrays, their gradients) for those of `params` that have a
-        gradient; a gradient of another dtype or a broadcastable shape is brought to the
-        parameter's, as the update kernels need."""
+        gradient (.grad has the parameter's shape and dtype: Tensor checks assignments).
+        A parameter that a recorded node saved for a backward not yet run is refused: the
+        update would change what that backward reads (locking.py)."""
         owners, arrays, grads = [], [], []
         for p in params:
             g = p.grad
             if g is None:
                 continue
-            data = p.data
-            if type(g) is not np.ndarray or g.dtype != data.dtype or g.shape != data.shape:
-                g = np.broadcast_to(np.asarray(g, dtype=data.dtype), data.shape)
             owners.append(p)
-            arrays.append(data)
+            arrays.append(p.data)
             grads.append(g)
+        if locking.held():
+            for p in owners:
+                if locking.locked_by(p.data) is not None:
+                    i = next(i for i, q in enumerate(self.params) if q is p)
+                    name = repr(p.name) if p.name else f"{i} (shape {p.shape})"
+                    locking.check_writeable(p.data, f"{type(self).__name__}.step() on parameter {name}")
         return owners, arrays, grads
 
     def zero_grad(self) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..autograd import is_grad_enabled
+from ..grad_mode import is_grad_enabled
 from ..checkpoint import checkpoint
 from ..ops import LinearAct, LinearActStack
 from ..tensor import Tensor

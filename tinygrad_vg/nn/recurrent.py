@@ -56,7 +56,8 @@ import numpy as np
 
 from .. import functional as F
 from .. import ops
-from ..autograd import RemovableHandle, is_grad_enabled
+from ..grad_mode import is_grad_enabled
+from ..hooks import RemovableHandle
 from ..sequence_kernels import check_return_sequence
 from ..tensor import Tensor
 from . import init

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from .shape import Where
 
 
 def _check_broadcast(op: str, a: np.ndarray, b: np.ndarray) -> None:
@@ -187,10 +188,9 @@ def clip(x, lo=None, hi=None):
     """clip(x, min, max) as torch.clamp: min/max may be numbers, numpy arrays (constants) or
     Tensors. Tensor bounds are composed of two where's, so they get the gradient where they
     are the result (x < min, resp. > max), as in torch; with min > max the result is max."""
-    from ..tensor import Tensor
+    Tensor = Function.tensor_type
     if not (isinstance(lo, Tensor) or isinstance(hi, Tensor)):
         return Clip.apply(x, lo=lo, hi=hi)
-    from .shape import Where
     x = x if isinstance(x, Tensor) else Tensor(x)
     bounds = []
     for name, b in (("min", lo), ("max", hi)):   # bounds in x's dtype, as torch.clamp keeps it

@@ -71,7 +71,7 @@ class Linear(Function):
         grad_x = (grad_out @ self.weight) if self.needs_grad[0] else None
         grad_w = (g2.T @ x2) if self.needs_grad[1] else None
         grad_b = g2.sum(axis=0) if len(self.needs_grad) > 2 and self.needs_grad[2] else None
-        return grad_x, grad_w, grad_b
+        return (grad_x, grad_w, grad_b)[:len(self.needs_grad)]   # no bias input: two gradients
 
 
 class LinearAct(Function):
@@ -119,7 +119,7 @@ class LinearAct(Function):
             need_x=needs[0], need_w=needs[1], need_b=len(needs) > 2 and needs[2], residual=self.residual)
         if grad_x is not None and self.x_shape is not None:
             grad_x = grad_x.reshape(self.x_shape)
-        return grad_x, grad_w, grad_b
+        return (grad_x, grad_w, grad_b)[:len(needs)]
 
 
 class LinearActStack(Function):

@@ -29,7 +29,7 @@ class _Reduction(Function):
         self.keepdims = keepdims
         self.shape = x.shape
 
-    def expand(self, g):
+    def restore_axes(self, g):
         """grad_out (or a reduced result) with the reduced axes restored as size 1."""
         return g if self.keepdims else np.expand_dims(g, self.axes)
 
@@ -49,7 +49,7 @@ class Sum(_Reduction):
         return np.asarray(x.sum(axis=self.axes, keepdims=keepdims))
 
     def backward(self, grad_out):
-        return (np.broadcast_to(self.expand(grad_out), self.shape),)
+        return (np.broadcast_to(self.restore_axes(grad_out), self.shape),)
 
 
 class Mean(_Reduction):
@@ -62,7 +62,7 @@ class Mean(_Reduction):
         return np.asarray(x.mean(axis=self.axes, keepdims=keepdims))
 
     def backward(self, grad_out):
-        return (np.broadcast_to(self.expand(grad_out) / self.count(), self.shape),)
+        return (np.broadcast_to(self.restore_axes(grad_out) / self.count(), self.shape),)
 
 
 class Max(_Reduction):
@@ -79,7 +79,7 @@ class Max(_Reduction):
 
     def backward(self, grad_out):
         ties = self.mask.sum(axis=self.axes, keepdims=True)
-        return (self.mask * (self.expand(grad_out) / ties),)
+        return (self.mask * (self.restore_axes(grad_out) / ties),)
 
 
 class Min(Max):
@@ -104,7 +104,7 @@ class LogSumExp(_Reduction):
         # where every element was -inf, y is -inf too: no element moved it, gradient 0
         with np.errstate(invalid="ignore"):
             weights = np.where(np.isneginf(self.y), 0.0, np.exp(self.x - self.y))
-        return (self.expand(grad_out) * weights,)
+        return (self.restore_axes(grad_out) * weights,)
 
 
 class Var(_Reduction):
@@ -121,4 +121,4 @@ class Var(_Reduction):
         return np.asarray(y, dtype=x.dtype)
 
     def backward(self, grad_out):
-        return (self.expand(grad_out) * (2.0 / self.denominator) * self.centered,)
+        return (self.restore_axes(grad_out) * (2.0 / self.denominator) * self.centered,)

@@ -49,7 +49,7 @@ def _is_basic(index) -> bool:
 
 def _plain_index(index):
     """Tensors inside an index become their arrays."""
-    from ..tensor import Tensor
+    Tensor = Function.tensor_type
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, tuple):

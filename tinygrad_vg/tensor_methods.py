@@ -1,0 +1,133 @@
+"""The numpy-like methods of Tensor: one-liners that call an op's `apply`, so `x.tanh()`
+leads straight to `class Tanh` (ops/activation.py) and its forward/backward."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from . import ops
+from .autograd import Function
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+__all__ = ["TensorMethods"]
+
+
+class TensorMethods:
+    """Mixed into Tensor (tensor.py): numpy interop, operators, math, reductions, shape."""
+
+    __slots__ = ()
+    data: np.ndarray
+
+    # ----- numpy interop --------------------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if copy:   # numpy 2 asks for a copy through this argument (np.array(t))
+            return np.array(self.data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def item(self) -> Any: return self.data.item()
+    def tolist(self) -> Any: return self.data.tolist()
+    def __len__(self) -> int: return len(self.data)
+    def __bool__(self) -> bool: return bool(self.data)
+
+    def __repr__(self) -> str:
+        extra = f", node={self.node.name}" if self.node is not None else \
+            ", requires_grad=True" if self.requires_grad else ""
+        if self.name:
+            extra += f", name={self.name!r}"
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
+        return f"Tensor({body}, dtype={self.data.dtype}{extra})"
+
+    __hash__ = object.__hash__
+
+    # ----- arithmetic and math (ops.elementwise, ops.activation) ----------------------------
+    def __add__(self, other: Any) -> Tensor: return ops.Add.apply(self, other)
+    def __radd__(self, other: Any) -> Tensor: return ops.Add.apply(other, self)
+    def __sub__(self, other: Any) -> Tensor: return ops.Sub.apply(self, other)
+    def __rsub__(self, other: Any) -> Tensor: return ops.Sub.apply(other, self)
+    def __mul__(self, other: Any) -> Tensor: return ops.Mul.apply(self, other)
+    def __rmul__(self, other: Any) -> Tensor: return ops.Mul.apply(other, self)
+    def __truediv__(self, other: Any) -> Tensor: return ops.Div.apply(self, other)
+    def __rtruediv__(self, other: Any) -> Tensor: return ops.Div.apply(other, self)
+    def __pow__(self, other: Any) -> Tensor: return ops.Pow.apply(self, other)
+    def __rpow__(self, other: Any) -> Tensor: return ops.Pow.apply(other, self)
+    def __neg__(self) -> Tensor: return ops.Neg.apply(self)
+    def __pos__(self) -> Tensor: return self
+    def __matmul__(self, other: Any) -> Tensor: return ops.MatMul.apply(self, other)
+    def __rmatmul__(self, other: Any) -> Tensor: return ops.MatMul.apply(other, self)
+    def exp(self) -> Tensor: return ops.Exp.apply(self)
+    def log(self) -> Tensor: return ops.Log.apply(self)
+    def sqrt(self) -> Tensor: return ops.Sqrt.apply(self)
+    def abs(self) -> Tensor: return ops.Abs.apply(self)
+    def __abs__(self) -> Tensor: return ops.Abs.apply(self)
+    def tanh(self) -> Tensor: return ops.Tanh.apply(self)
+    def sigmoid(self) -> Tensor: return ops.Sigmoid.apply(self)
+    def relu(self) -> Tensor: return ops.Relu.apply(self)
+    def clip(self, min: Any = None, max: Any = None) -> Tensor: return ops.elementwise.clip(self, min, max)
+    clamp = clip
+    def astype(self, dtype: Any) -> Tensor: return ops.Cast.apply(self, dtype=np.dtype(dtype))
+
+    # comparisons are not differentiable: they return bool tensors
+    def _compare(self, other: Any, fn: Callable) -> Tensor:
+        other = other.data if isinstance(other, Function.tensor_type) else other
+        return Function.tensor_type(fn(self.data, other))
+
+    def __eq__(self, other: Any) -> Tensor: return self._compare(other, np.equal)  # type: ignore[override]
+    def __ne__(self, other: Any) -> Tensor: return self._compare(other, np.not_equal)  # type: ignore[override]
+    def __lt__(self, other: Any) -> Tensor: return self._compare(other, np.less)
+    def __le__(self, other: Any) -> Tensor: return self._compare(other, np.less_equal)
+    def __gt__(self, other: Any) -> Tensor: return self._compare(other, np.greater)
+    def __ge__(self, other: Any) -> Tensor: return self._compare(other, np.greater_equal)
+
+    # ----- reductions (ops.reduce) and shape (ops.shape) --------------------------------------
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.Min.apply(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return ops.Var.apply(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return ops.Reshape.apply(self, shape=shape)
+
+    def flatten(self) -> Tensor:
+        return self.reshape(-1)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        """numpy semantics: no axes reverses them; otherwise a full permutation."""
+        axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        return ops.Transpose.apply(self, axes=axes or None)
+
+    permute = transpose
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        order = list(range(self.ndim))
+        order[axis1], order[axis2] = order[axis2], order[axis1]
+        return ops.Transpose.apply(self, axes=tuple(order))
+
+    T = property(lambda self: ops.Transpose.apply(self, axes=None))
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.GetItem.apply(self, index=index)
