@@ -162,7 +162,7 @@ def checkpoint(fn: Callable[..., Tensor], *inputs: Any, params: Iterable[Tensor]
     for p in params:
         if not isinstance(p, Tensor):
             raise TypeError(f"checkpoint: params must be Tensors, got {type(p).__name__}")
-    rngs = () if rng is None else (rng,) if isinstance(rng, np.random.Generator) else tuple(rng)
+    rngs = () if rng is None else (rng,) if not isinstance(rng, (list, tuple)) else tuple(rng)
     for g in rngs:
         if not isinstance(g, np.random.Generator):
             raise TypeError(f"checkpoint: rng must be a numpy Generator or a list of them, got {type(g).__name__}")

@@ -73,7 +73,8 @@ class Div(Function):
 
 
 class Pow(Function):
-    """y = a ** b;  grad_a = grad_out * b * a^(b-1), grad_b = grad_out * y * log(a)"""
+    """y = a ** b;  grad_a = grad_out * b * a^(b-1) (0 where b = 0), grad_b = grad_out * y * log(a)
+    (0 where a = 0 and b >= 0): a^0 = 1 is constant in a, and 0^b is 0 or 1 for b >= 0 (torch's limits)"""
 
     def forward(self, a, b):
         if a.shape != b.shape:
@@ -83,12 +84,15 @@ class Pow(Function):
         return self.y
 
     def backward(self, grad_out):
-        grad_a = grad_out * self.b * self.a ** (self.b - 1) if self.needs_grad[0] else None
-        grad_b = None
-        if self.needs_grad[1]:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                # at a = 0 the term y * log(a) is 0 * -inf: its limit, 0, as PyTorch gives
-                grad_b = np.where(self.y == 0, 0.0, grad_out * self.y * np.log(self.a))
+        a, b = self.a, self.b
+        grad_a = grad_b = None
+        with np.errstate(divide="ignore", invalid="ignore"):   # the masked places are inf/nan
+            if self.needs_grad[0]:
+                grad_a = grad_out * b * a ** (b - 1)
+                if (b == 0).any():
+                    grad_a = np.where(b == 0, 0.0, grad_a)
+            if self.needs_grad[1]:
+                grad_b = np.where((a == 0) & (b >= 0), 0.0, grad_out * self.y * np.log(a))
         return grad_a, grad_b
 
 

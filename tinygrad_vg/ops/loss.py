@@ -62,10 +62,11 @@ class MSELoss(Function):
         if reduction == "none":
             return sq
         total = sq.sum()
-        return np.asarray(total / sq.size if reduction == "mean" else total, dtype=pred.dtype)
+        with np.errstate(invalid="ignore"):   # the mean of nothing is NaN, as in numpy and torch
+            return np.asarray(total / sq.size if reduction == "mean" else total, dtype=pred.dtype)
 
     def backward(self, grad_out):
-        scale = 2.0 / self.diff.size if self.reduction == "mean" else 2.0
+        scale = 2.0 / max(self.diff.size, 1) if self.reduction == "mean" else 2.0   # empty: no gradient
         grad = grad_out * scale * self.diff
         return grad, (-grad if self.needs_grad[1] else None)
 

@@ -71,8 +71,9 @@ class Max(_Reduction):
 
     def forward(self, x, axis=None, keepdims=False):
         self.setup(x, axis, keepdims)
-        if x.size == 0:
-            raise ValueError(f"{type(self).__name__.lower()}: empty tensor of shape {x.shape} has no extremum")
+        if self.count() == 0:   # numpy and torch refuse too; over a non-empty axis an empty x is fine
+            raise ValueError(f"{type(self).__name__.lower()}: reducing over an empty axis of shape "
+                             f"{x.shape} (axes {self.axes}) has no extremum")
         y = np.asarray(self.reducer(x, axis=self.axes, keepdims=True))
         self.mask = x == y
         return y if keepdims else np.squeeze(y, axis=self.axes)
