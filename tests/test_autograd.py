@@ -269,6 +269,19 @@ def test_forward_and_backward_never_mutate_their_inputs(name):
     assert a.grad is not None and b.grad is not None
 
 
+@pytest.mark.parametrize("name", list(MUTATION_CASES))
+def test_an_op_that_declares_what_it_saves_names_every_array_it_keeps(name):
+    # `saves` decides what is locked against in-place changes (locking.py): an array missing
+    # from it could be changed before backward without an error
+    rng = np.random.default_rng(16)
+    a = tg.Tensor(rng.normal(size=(2, 3)), requires_grad=True)
+    b = tg.Tensor(rng.normal(size=(2, 3)), requires_grad=True)
+    for node in tg.tape(MUTATION_CASES[name](a, b)):
+        if type(node).saves is not None:
+            kept = {k for k, v in vars(node).items() if isinstance(v, np.ndarray)}
+            assert kept <= set(node.saves), f"{node.name} keeps {sorted(kept - set(node.saves))} not in saves"
+
+
 # ----- what a node keeps of its inputs ---------------------------------------------------------------
 def test_a_node_keeps_leaves_as_tensors_and_an_edge_without_data_for_the_others():
     x = leaf([1.0, 2.0, 3.0])

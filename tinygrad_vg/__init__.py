@@ -7,7 +7,6 @@ skip-connected deep nets, and a lab for the vanishing-gradient problem.
     (x.tanh() @ w).sum().backward()
     x.grad, w.grad
 """
-from . import autograd
 from .autograd import Function, tape
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor, tensor

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from . import ops
-from .grad_mode import is_grad_enabled
 from .ops.elementwise import clip as clip_op
 from .tensor import Tensor
 
@@ -96,18 +95,13 @@ def linear_act_stack(x: Any, weights: Sequence[Any], biases: Sequence[Any] | Non
                              "none does (biases=None)")
         params += biases
     return ops.LinearActStack.apply(*params, activation=activation, residual=bool(residual),
-                                    bias=biases is not None, save=_recorded(params))
+                                    bias=biases is not None)
 
 
 def _check_fused_activation(name: str, activation: Any) -> None:
     if activation not in (None, "identity", "tanh", "sigmoid", "relu"):
         raise ValueError(f"{name}: unknown activation {activation!r}; accepted: None, 'tanh', "
                          "'sigmoid', 'relu' (use F.linear and the activation for others)")
-
-
-def _recorded(values: list) -> bool:
-    """Whether an op on these inputs will be recorded on the tape (grad mode, an input requiring grad)."""
-    return is_grad_enabled() and any(isinstance(v, Tensor) and v.requires_grad for v in values)
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import autograd, locking, ops
+from . import autograd, locking
 from .autograd import Edge, Function
 from .grad_mode import check_finite, state
 from .hooks import RemovableHandle

@@ -162,9 +162,8 @@ class DeepMLP(Module):
         stack = self._stack_params() if self.fused_stack and is_grad_enabled() else None
         if stack is not None:
             weights, biases, activation, residual = stack
-            save = h.requires_grad or any(p.requires_grad for p in weights + biases)
             return LinearActStack.apply(h, *weights, *biases, activation=activation, residual=residual,
-                                        bias=bool(biases), save=save)
+                                        bias=bool(biases))
         for block in self.blocks:
             # Module.__call__ written out: without hooks it only calls forward
             h = block(h) if block._forward_hooks or block._backward_hooks else block.forward(h)

@@ -14,6 +14,7 @@ from ..autograd import Function
 
 class Tanh(Function):
     """y = tanh(x);  grad_x = grad_out * (1 - y^2)"""
+    saves = ("y",)
 
     def forward(self, x):
         self.y = kernels.tanh_forward(x)
@@ -25,6 +26,7 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     """y = 1 / (1 + exp(-x));  grad_x = grad_out * y * (1 - y)   (at most grad_out / 4)"""
+    saves = ("y",)
 
     def forward(self, x):
         self.y = kernels.sigmoid_forward(x)
@@ -36,6 +38,7 @@ class Sigmoid(Function):
 
 class Relu(Function):
     """y = max(x, 0);  grad_x = grad_out * [x > 0]"""
+    saves = ("x",)
 
     def forward(self, x):
         self.x = x
@@ -47,6 +50,7 @@ class Relu(Function):
 
 class LeakyRelu(Function):
     """y = x if x > 0 else slope * x;  grad_x = grad_out * (1 if x > 0 else slope)"""
+    saves = ("positive",)
 
     def forward(self, x, negative_slope=0.01):
         self.positive = x > 0
@@ -59,6 +63,7 @@ class LeakyRelu(Function):
 
 class Elu(Function):
     """y = x if x > 0 else alpha (exp(x) - 1);  grad_x = grad_out * (1 if x > 0 else y + alpha)"""
+    saves = ("positive", "y")
 
     def forward(self, x, alpha=1.0):
         self.positive = x > 0
@@ -73,6 +78,7 @@ class Elu(Function):
 class Softplus(Function):
     """y = log(1 + exp(beta x)) / beta (y = x where beta x > threshold);
     grad_x = grad_out * sigmoid(beta x) (grad_out where beta x > threshold)"""
+    saves = ("linear", "bx")
 
     def forward(self, x, beta=1.0, threshold=20.0):
         if beta <= 0:
@@ -89,6 +95,7 @@ class Softplus(Function):
 class Gelu(Function):
     """y = x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2 (exact, as torch's default);
     grad_x = grad_out * (Phi(x) + x phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)"""
+    saves = ("x", "cdf")
 
     def forward(self, x):
         self.x = x

@@ -18,6 +18,7 @@ def _check_broadcast(op: str, a: np.ndarray, b: np.ndarray) -> None:
 
 class Add(Function):
     """y = a + b;  grad_a = grad_out, grad_b = grad_out"""
+    saves = ()
     float_only = False
 
     def forward(self, a, b):
@@ -31,6 +32,7 @@ class Add(Function):
 
 class Sub(Function):
     """y = a - b;  grad_a = grad_out, grad_b = -grad_out"""
+    saves = ()
     float_only = False
 
     def forward(self, a, b):
@@ -44,6 +46,7 @@ class Sub(Function):
 
 class Mul(Function):
     """y = a * b;  grad_a = grad_out * b, grad_b = grad_out * a"""
+    saves = ("a", "b")
     float_only = False
 
     def forward(self, a, b):
@@ -59,6 +62,7 @@ class Mul(Function):
 
 class Div(Function):
     """y = a / b;  grad_a = grad_out / b, grad_b = -grad_out * a / b^2 = -grad_out * y / b"""
+    saves = ("b", "y")
 
     def forward(self, a, b):
         if a.shape != b.shape:
@@ -75,6 +79,7 @@ class Div(Function):
 class Pow(Function):
     """y = a ** b;  grad_a = grad_out * b * a^(b-1) (0 where b = 0), grad_b = grad_out * y * log(a)
     (0 where a = 0 and b >= 0): a^0 = 1 is constant in a, and 0^b is 0 or 1 for b >= 0 (torch's limits)"""
+    saves = ("a", "b", "y")
 
     def forward(self, a, b):
         if a.shape != b.shape:
@@ -98,6 +103,7 @@ class Pow(Function):
 
 class Neg(Function):
     """y = -x;  grad_x = -grad_out"""
+    saves = ()
     float_only = False
 
     def forward(self, x):
@@ -109,6 +115,7 @@ class Neg(Function):
 
 class Exp(Function):
     """y = exp(x);  grad_x = grad_out * y"""
+    saves = ("y",)
 
     def forward(self, x):
         self.y = np.exp(x)
@@ -120,6 +127,7 @@ class Exp(Function):
 
 class Log(Function):
     """y = log(x);  grad_x = grad_out / x   (x > 0)"""
+    saves = ("x",)
 
     def forward(self, x):
         self.x = x
@@ -131,6 +139,7 @@ class Log(Function):
 
 class Sqrt(Function):
     """y = sqrt(x);  grad_x = grad_out / (2 y)   (x > 0)"""
+    saves = ("y",)
 
     def forward(self, x):
         self.y = np.sqrt(x)
@@ -142,6 +151,7 @@ class Sqrt(Function):
 
 class Abs(Function):
     """y = |x|;  grad_x = grad_out * sign(x)   (0 at x = 0, as in PyTorch)"""
+    saves = ("x",)
 
     def forward(self, x):
         self.x = x
@@ -219,6 +229,7 @@ def clip(x, lo=None, hi=None):
 class Cast(Function):
     """y = x as dtype;  grad_x = grad_out (the engine casts it back to x's dtype).
     A cast to an integer dtype is allowed but is not differentiable (the result needs no grad)."""
+    saves = ()
     float_only = False
 
     def forward(self, x, dtype):

@@ -11,6 +11,7 @@ from ..autograd import Function
 
 class MatMul(Function):
     """y = a @ b;  grad_a = grad_out @ b^T,  grad_b = a^T @ grad_out   (T swaps the last two axes)"""
+    saves = ("a", "b")
 
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
@@ -52,6 +53,7 @@ class MatMul(Function):
 class Linear(Function):
     """y = x @ W^T + b   (x (..., D_in), W (D_out, D_in), b (D_out,) or absent: torch.nn.functional.linear);
     grad_x = grad_out @ W,  grad_W = grad_out^T x (summed over batch axes),  grad_b = grad_out summed over batch axes"""
+    saves = ("x", "weight")
 
     def forward(self, x, weight, bias=None):
         if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
@@ -85,6 +87,7 @@ class LinearAct(Function):
     The kernels (kernels.linear_act_forward/backward) do the gemm and the bias and
     activation pass without Python in between: at the small widths of the
     vanishing-gradient nets the per-op cost, not the arithmetic, is the time."""
+    saves = ("x2", "weight", "y")
 
     def forward(self, x, weight, bias=None, activation=None, residual=False):
         x_shape, w_shape = x.shape, weight.shape
@@ -137,9 +140,10 @@ class LinearActStack(Function):
     node for the stack leaves only the arithmetic. deep_mlp runs its plain and residual
     stacks through it when no hook needs to see the layers one by one."""
 
-    def forward(self, x, *params, activation=None, residual=False, bias=True, save=True):
-        # save=False (nothing will be recorded: no_grad, or no input requires grad): each
-        # layer's arrays are dropped as soon as the next layer has them, as separate ops would
+    def forward(self, x, *params, activation=None, residual=False, bias=True):
+        # not recorded (no_grad, or no input requires grad): each layer's arrays are dropped as
+        # soon as the next layer has them, as separate ops would
+        save = self.recorded
         depth = len(params) // 2 if bias else len(params)
         if depth < 1 or (bias and len(params) != 2 * depth):
             raise ValueError(f"linear_act_stack: needs L >= 1 weights and, with bias=True, L biases; "
@@ -176,6 +180,11 @@ class LinearActStack(Function):
             if save:
                 self.ys.append(y)
         return h.reshape(x_shape[:-1] + (h.shape[1],)) if len(x_shape) != 2 else h
+
+    def arrays_to_lock(self):
+        """What a user can reach of what backward reads: the input, the weights, and the output
+        (y of the last layer, unless residual); the other layers' arrays are the node's own."""
+        return [self.xs[0], *self.weights] + ([] if self.residual else [self.ys[-1]])
 
     def saved_arrays(self):
         saved = {f"x{i}": a for i, a in enumerate(getattr(self, "xs", ())) if a is not None}

@@ -25,6 +25,7 @@ def _check_reduction(op: str, reduction: str) -> None:
 
 class Softmax(Function):
     """y = exp(x) / sum(exp(x), axis);  grad_x = y * (grad_out - sum(grad_out * y, axis))"""
+    saves = ("y",)
 
     def forward(self, x, axis=-1):
         (self.axis,) = normalize_axis("softmax", axis, x.ndim)
@@ -38,6 +39,7 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     """y = x - logsumexp(x, axis);  grad_x = grad_out - exp(y) * sum(grad_out, axis)"""
+    saves = ("y",)
 
     def forward(self, x, axis=-1):
         (self.axis,) = normalize_axis("log_softmax", axis, x.ndim)
@@ -50,6 +52,7 @@ class LogSoftmax(Function):
 
 class MSELoss(Function):
     """y = mean((pred - target)^2);  grad_pred = grad_out * 2 (pred - target) / n = -grad_target"""
+    saves = ("diff",)
 
     def forward(self, pred, target, reduction="mean"):
         _check_reduction("mse_loss", reduction)

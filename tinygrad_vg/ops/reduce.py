@@ -42,6 +42,7 @@ class _Reduction(Function):
 
 class Sum(_Reduction):
     """y = sum(x, axes);  grad_x = grad_out broadcast back over the axes"""
+    saves = ()
     float_only = False
 
     def forward(self, x, axis=None, keepdims=False):
@@ -54,6 +55,7 @@ class Sum(_Reduction):
 
 class Mean(_Reduction):
     """y = sum(x, axes) / n;  grad_x = grad_out / n broadcast back over the axes"""
+    saves = ()
 
     def forward(self, x, axis=None, keepdims=False):
         self.setup(x, axis, keepdims)
@@ -67,6 +69,7 @@ class Mean(_Reduction):
 
 class Max(_Reduction):
     """y = max(x, axes);  grad_x = grad_out at the maxima, split evenly between ties"""
+    saves = ("mask",)
     reducer = staticmethod(np.max)
 
     def forward(self, x, axis=None, keepdims=False):
@@ -91,6 +94,7 @@ class Min(Max):
 class LogSumExp(_Reduction):
     """y = log(sum(exp(x), axes)) (computed as m + log(sum(exp(x - m))));
     grad_x = grad_out * exp(x - y) = grad_out * softmax(x)"""
+    saves = ("x", "y")
 
     def forward(self, x, axis=None, keepdims=False):
         self.setup(x, axis, keepdims)
@@ -110,6 +114,7 @@ class LogSumExp(_Reduction):
 
 class Var(_Reduction):
     """y = sum((x - mean)^2, axes) / (n - ddof);  grad_x = grad_out * 2 (x - mean) / (n - ddof)"""
+    saves = ("centered",)
 
     def forward(self, x, axis=None, keepdims=False, ddof=0):
         self.setup(x, axis, keepdims)

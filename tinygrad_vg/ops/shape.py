@@ -10,6 +10,7 @@ from .reduce import normalize_axis
 
 class Reshape(Function):
     """y = x.reshape(shape);  grad_x = grad_out.reshape(x.shape)"""
+    saves = ()
     float_only = False
 
     def forward(self, x, shape):
@@ -26,6 +27,7 @@ class Reshape(Function):
 
 class Transpose(Function):
     """y = x.transpose(axes) (axes=None reverses them);  grad_x = grad_out.transpose(inverse(axes))"""
+    saves = ()
     float_only = False
 
     def forward(self, x, axes=None):
