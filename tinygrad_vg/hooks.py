@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["RemovableHandle", "run_hooks", "run_post_hooks", "LastUse"]
+__all__ = ["RemovableHandle", "run_hooks", "add_post_hook", "run_post_hooks", "LastUse"]
 
 
 class RemovableHandle:
@@ -50,6 +50,21 @@ def run_hooks(hooks: Any, grad: np.ndarray, where: str) -> np.ndarray:
                 f"{grad.shape} and dtype {grad.dtype}")
         grad = new
     return grad
+
+
+def add_post_hook(t: Any, hook: Callable) -> RemovableHandle:
+    """Tensor.register_post_accumulate_grad_hook: on a leaf that requires grad, a callable."""
+    if t.node is not None:
+        raise RuntimeError("post-accumulate-grad hooks can only be registered on leaf tensors "
+                           f"(parameters, inputs); this tensor was made by {t.node.name}")
+    if not t.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+    if not callable(hook):
+        raise TypeError(f"register_post_accumulate_grad_hook needs a callable, got {type(hook).__name__}")
+    if not isinstance(t._post_hooks, list):
+        t._post_hooks = []
+    t._post_hooks.append(hook)
+    return RemovableHandle(t._post_hooks, hook)
 
 
 def run_post_hooks(t: Any) -> None:

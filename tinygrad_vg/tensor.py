@@ -15,21 +15,12 @@ import numpy as np
 
 from . import autograd, locking
 from .autograd import Edge, Function
+from .convert import as_tensors, check_array
 from .grad_mode import check_finite, state
-from .hooks import RemovableHandle
+from .hooks import RemovableHandle, add_post_hook
 from .tensor_methods import TensorMethods
 
 __all__ = ["Tensor", "tensor"]
-
-
-def _check_array(data: Any, dtype: Any) -> np.ndarray:
-    array = np.asarray(data, dtype=dtype)
-    if array.dtype.kind not in "fiub":
-        raise TypeError(f"Tensor holds float, integer or bool arrays; got dtype {array.dtype} "
-                        f"(from {type(data).__name__}). Accepted float dtypes: float32, float64")
-    if array.dtype.kind == "f" and array.dtype not in (np.float32, np.float64):
-        raise TypeError(f"Tensor float dtype must be float32 or float64, got {array.dtype}")
-    return array
 
 
 class Tensor(TensorMethods):
@@ -48,7 +39,7 @@ class Tensor(TensorMethods):
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  name: str | None = None) -> None:
-        self.data = _check_array(data.data if isinstance(data, Tensor) else data, dtype)
+        self.data = check_array(data.data if isinstance(data, Tensor) else data, dtype)
         self._grad = self.node = None
         self.name = name
         self._requires_grad = False
@@ -68,7 +59,7 @@ class Tensor(TensorMethods):
     def _op(cls, op: type, inputs: tuple, params: dict) -> Tensor:
         """Run op's forward on the inputs' arrays; record the node when grad mode is on and an
         input requires grad, and lock what it saved until its backward (locking.py)."""
-        tensors = _as_tensors(inputs, op.__name__)
+        tensors = as_tensors(inputs, op.__name__)
         arrays = [t.data for t in tensors]
         if op.float_only:
             for a in arrays:
@@ -183,17 +174,7 @@ class Tensor(TensorMethods):
     def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> RemovableHandle:
         """Call hook(tensor) in backward once this leaf's .grad is complete (torch's hook of
         the same name); it may update .data and reset .grad (Optimizer.step_in_backward)."""
-        if self.node is not None:
-            raise RuntimeError("post-accumulate-grad hooks can only be registered on leaf tensors "
-                               f"(parameters, inputs); this tensor was made by {self.node.name}")
-        if not self._requires_grad:
-            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
-        if not callable(hook):
-            raise TypeError(f"register_post_accumulate_grad_hook needs a callable, got {type(hook).__name__}")
-        if not isinstance(self._post_hooks, list):
-            self._post_hooks = []
-        self._post_hooks.append(hook)
-        return RemovableHandle(self._post_hooks, hook)
+        return add_post_hook(self, hook)
 
     def retain_grad(self) -> None:
         """Keep .grad on this non-leaf tensor after backward (leaves always keep it)."""
@@ -203,32 +184,6 @@ class Tensor(TensorMethods):
     def detach(self) -> Tensor:
         """The same data, cut from the graph (shares memory, like torch.detach)."""
         return Tensor._from_op(self.data)
-
-
-def _as_tensors(values: tuple, op_name: str) -> tuple:
-    """Tensors pass through; arrays and numbers become constants. A Python number takes the
-    float dtype of the tensors it meets, so `float32_tensor * 2.0` stays float32 (PyTorch)."""
-    for v in values:
-        if not isinstance(v, Tensor):
-            break
-    else:   # all tensors (Parameters too): nothing to convert
-        return values
-    float_dtype = next((v.data.dtype for v in values if isinstance(v, Tensor) and v.data.dtype.kind == "f"), None)
-    out = []
-    for v in values:
-        if isinstance(v, Tensor):
-            out.append(v)
-        elif isinstance(v, (bool, int, float, np.number, np.bool_)):
-            if float_dtype is not None and not isinstance(v, (bool, np.bool_)):
-                out.append(Tensor._from_op(np.asarray(v, dtype=float_dtype)))
-            else:
-                out.append(Tensor(np.asarray(v)))
-        elif isinstance(v, (np.ndarray, list, tuple)):
-            out.append(Tensor(v))
-        else:
-            raise TypeError(f"{op_name} got an input of type {type(v).__name__}; accepted: "
-                            "Tensor, numpy array, Python int/float")
-    return tuple(out)
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> Tensor:
