@@ -775,3 +775,57 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps
         for k in (0, 2, 3):
             if work[k] is not arrays[k]:
                 arrays[k][...] = work[k]
+
+
+# ---------------------------------------------------------------- memory locking (locking.py)
+# The flag flips and lock counts of tinygrad_vg/locking.py, whose Python code is the twin.
+# They run once per recorded node and once per release, so their cost is per-op overhead:
+# numpy's flags.writeable setter costs about a microsecond, the C flag flip nanoseconds.
+# Atomic under the GIL: nothing here calls back into Python code that could switch threads.
+
+def lock_arrays(arrays, who, dict held):
+    """Make each array, and each array it is a view of, read-only, counting the locks in
+    `held` (id -> [array, count, who]); arrays read-only already and not in `held` are left
+    alone. Returns the arrays this call counted, bases before their views."""
+    cdef list chain = [], locked = []
+    cdef Py_ssize_t i
+    cdef cnp.ndarray arr
+    cdef list entry
+    for a in arrays:
+        while type(a) is np.ndarray:
+            chain.append(a)
+            a = a.base
+    for i in range(len(chain) - 1, -1, -1):
+        arr = <cnp.ndarray> chain[i]
+        entry = held.get(id(arr))
+        if entry is not None:
+            entry[1] += 1
+        elif cnp.PyArray_ISWRITEABLE(arr):
+            cnp.PyArray_CLEARFLAGS(arr, cnp.NPY_ARRAY_WRITEABLE)
+            held[id(arr)] = [arr, 1, who]
+        else:
+            continue
+        locked.append(arr)
+    return locked
+
+
+def release_arrays(list arrays, dict held):
+    """Undo lock_arrays: count each lock down; at zero the array is writeable again, unless
+    an array it is a view of is still read-only (numpy's rule for views)."""
+    cdef cnp.ndarray arr
+    cdef list entry
+    cdef object base
+    for a in arrays:
+        arr = <cnp.ndarray> a
+        entry = held[id(arr)]
+        entry[1] -= 1
+        if entry[1]:
+            continue
+        del held[id(arr)]
+        base = a.base
+        while type(base) is np.ndarray:
+            if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray> base):
+                break
+            base = base.base
+        else:
+            cnp.PyArray_ENABLEFLAGS(arr, cnp.NPY_ARRAY_WRITEABLE)

@@ -802,3 +802,48 @@ def test_adam_step_bad_input(kernel_impl):
     np.testing.assert_array_equal(p, np.ones(3))
     np.testing.assert_array_equal(q, np.ones(3))
     np.testing.assert_array_equal(grad, np.full(3, 0.5))
+
+
+# ---------------------------------------------------------------- memory locking kernels
+def _locking_story(impl):
+    """Every step of lock_arrays/release_arrays as locking.py uses them, recorded: what each
+    call returns (by position in `arrays`), each array's writeable flag and lock count."""
+    base = np.arange(12.0)
+    view = base[2:8]
+    other = np.ones(3)
+    ones = np.ones(2)
+    frozen = np.broadcast_to(ones, (3, 2))   # read-only from numpy: left alone, but its base is locked
+    arrays = [base, view, other, frozen, ones]
+    held: dict = {}
+    story = []
+
+    def state(note, result=None):
+        index = None if result is None else [next(i for i, a in enumerate(arrays) if a is r) for r in result]
+        story.append((note, index, [a.flags.writeable for a in arrays],
+                      sorted((next(i for i, a in enumerate(arrays) if a is e[0]), e[1]) for e in held.values())))
+
+    first = impl.lock_arrays([view, other, frozen, None, 3.0], ("A", 1), held)   # view: its base too
+    state("lock view, other, frozen", first)
+    second = impl.lock_arrays([base], ("B", 2), held)
+    state("lock base again", second)
+    impl.release_arrays(first, held)
+    state("release the first (base still locked by B: the view stays read-only)")
+    impl.release_arrays(second, held)
+    state("release the second")
+    third = impl.lock_arrays([view, view], ("C", 3), held)
+    state("the same view twice", third)
+    impl.release_arrays(third, held)
+    state("released")
+    return story
+
+
+def test_locking_kernels_match_their_twins(compiled_kernels):
+    compiled, reference = _locking_story(compiled_kernels), _locking_story(kernels.reference)
+    assert compiled == reference
+    assert compiled[0] == ("lock view, other, frozen", [4, 2, 0, 1], [False, False, False, False, False],
+                           [(0, 1), (1, 1), (2, 1), (4, 1)])
+    assert compiled[2][2] == [False, False, True, False, True]
+    # the view could not be made writeable while its base was locked, and stays read-only
+    # (a refusal to write later, never a wrong number); arrays locked again are released again
+    assert compiled[3][2] == [True, False, True, False, True]
+    assert compiled[-1] == ("released", None, [True, False, True, False, True], [])

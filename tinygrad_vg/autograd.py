@@ -95,12 +95,10 @@ class Function:
 
     def arrays_to_lock(self) -> Any:
         """The arrays an in-place change must not touch before backward (locking.py)."""
-        return self.saved_arrays().values()
+        return self.saved_arrays().values() if self.saves is None else [getattr(self, k) for k in self.saves]
 
     def release(self) -> None:
-        """Drop inputs and saved arrays, unlock them; a later backward through this node raises."""
-        if self.lock is not None:
-            self.lock.release()
+        """Drop inputs and saved arrays (and the lock on them); a later backward through it raises."""
         seq = self.seq
         self.__dict__.clear()
         self.seq, self.inputs = seq, None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from types import SimpleNamespace
 from typing import Any, Optional
 
@@ -32,14 +33,14 @@ __all__ = [
     "BACKEND", "BACKENDS", "KERNELS", "compiled", "reference", "numpy_kernels", "report",
     "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
     "relu_forward", "relu_backward", "matmul", "linear_act_forward", "linear_act_backward",
-    "sgd_step", "adam_step",
+    "sgd_step", "adam_step", "lock_arrays", "release_arrays",
 ]
 
 BACKENDS = ("compiled", "numpy")
 KERNELS = (
     "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
     "relu_forward", "relu_backward", "matmul", "linear_act_forward", "linear_act_backward",
-    "sgd_step", "adam_step",
+    "sgd_step", "adam_step", "lock_arrays", "release_arrays",
 )
 
 
@@ -49,6 +50,9 @@ _pair = _args.pair
 
 
 # ---------------------------------------------------------------- numpy twins
+
+_LOCKING_MUTEX = threading.Lock()   # lock_arrays/release_arrays: backward may run in threads
+
 
 class numpy_kernels:
     """The numpy references: same names, signatures, results and errors as the
@@ -205,6 +209,57 @@ class numpy_kernels:
             denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
             p -= step_size * (m / denom)
 
+    @staticmethod
+    def lock_arrays(arrays: Any, who: tuple, held: dict) -> list:
+        """Memory locking (locking.py), in one call per recorded node: lock each
+        array and each array it is a view of, counting the locks in `held` (id -> [array, count,
+        who]); arrays read-only already and not in `held` are left alone. Returns the arrays it
+        counted, bases before their views (numpy makes a view writeable only after its base).
+        The compiled kernel is atomic under the GIL; this twin takes a lock for threads."""
+        with _LOCKING_MUTEX:
+            return numpy_kernels._lock_arrays(arrays, who, held)
+
+    @staticmethod
+    def _lock_arrays(arrays: Any, who: tuple, held: dict) -> list:
+        chain = []
+        for a in arrays:
+            while type(a) is np.ndarray:   # the array, then what it is a view of
+                chain.append(a)
+                a = a.base
+        locked = []
+        for a in reversed(chain):
+            entry = held.get(id(a))
+            if entry is not None:
+                entry[1] += 1
+            elif a.flags.writeable:
+                a.flags.writeable = False
+                held[id(a)] = [a, 1, who]
+            else:
+                continue
+            locked.append(a)
+        return locked
+
+    @staticmethod
+    def release_arrays(arrays: list, held: dict) -> None:
+        """Undo lock_arrays: count each lock down; at zero the array is writeable
+        again, unless an array it is a view of is still read-only (locked by another node)."""
+        with _LOCKING_MUTEX:
+            numpy_kernels._release_arrays(arrays, held)
+
+    @staticmethod
+    def _release_arrays(arrays: list, held: dict) -> None:
+        for a in arrays:
+            entry = held[id(a)]
+            entry[1] -= 1
+            if entry[1]:
+                continue
+            del held[id(a)]
+            base = a.base
+            while type(base) is np.ndarray and base.flags.writeable:
+                base = base.base
+            if type(base) is not np.ndarray:   # every array it is a view of is writeable
+                a.flags.writeable = True
+
 
 reference = SimpleNamespace(**{name: getattr(numpy_kernels, name) for name in KERNELS})
 
@@ -251,6 +306,8 @@ linear_act_forward = _active.linear_act_forward
 linear_act_backward = _active.linear_act_backward
 sgd_step = _active.sgd_step
 adam_step = _active.adam_step
+lock_arrays = _active.lock_arrays
+release_arrays = _active.release_arrays
 
 
 def report() -> str:

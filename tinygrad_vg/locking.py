@@ -17,15 +17,15 @@ Arrays that were read-only already (np.broadcast_to views, user arrays) are left
 """
 from __future__ import annotations
 
-import threading
 from typing import Any, Iterable
 
 import numpy as np
 
+from . import kernels
+
 __all__ = ["Lock", "lock", "held", "locked_by", "check_writeable", "LockedError"]
 
-_held: dict[int, list] = {}      # id(array) -> [array, count, description of the first locker]
-_mutex = threading.Lock()        # backward may run in several threads
+_held: dict[int, list] = {}      # id(array) -> [array, count, (op, seq) of the first locker]
 
 
 class LockedError(RuntimeError):
@@ -33,52 +33,24 @@ class LockedError(RuntimeError):
 
 
 class Lock:
-    """The arrays one node locked; released by release() or when the node is dropped."""
+    """The arrays one node locked. Dropping it releases them: the node drops it when it is
+    released after its backward, or when the node itself is dropped with its graph."""
 
     __slots__ = ("arrays",)
 
     def __init__(self, arrays: list) -> None:
         self.arrays = arrays
 
-    def release(self) -> None:
-        arrays, self.arrays = self.arrays, ()
-        if not arrays:
-            return
-        with _mutex:
-            for a in arrays:   # bases before their views: numpy needs a writeable base first
-                entry = _held[id(a)]
-                entry[1] -= 1
-                if not entry[1]:
-                    del _held[id(a)]
-                    try:
-                        a.flags.writeable = True
-                    except ValueError:   # its base is still locked by another node: stays read-only
-                        pass
-
-    __del__ = release
+    def __del__(self) -> None:
+        kernels.release_arrays(self.arrays, _held)
 
 
-def lock(arrays: Iterable[np.ndarray], who: tuple) -> Lock:
+def lock(arrays: Iterable[Any], who: tuple) -> Lock | None:
     """Make each array (and every array it is a view of) read-only; `who` is the node's
-    (op name, sequence number), for error messages. Returns the Lock to release."""
-    chain = []
-    for a in arrays:
-        while type(a) is np.ndarray:   # the array, then what it is a view of
-            chain.append(a)
-            a = a.base
-    locked = []
-    with _mutex:
-        for a in reversed(chain):   # bases first: a view's flag is set after its base's
-            entry = _held.get(id(a))
-            if entry is not None:
-                entry[1] += 1
-            elif a.flags.writeable:
-                a.flags.writeable = False
-                _held[id(a)] = [a, 1, who]
-            else:
-                continue   # read-only already, and not by us: nothing to undo later
-            locked.append(a)
-    return Lock(locked)
+    (op name, sequence number), for error messages. Returns the Lock to drop, or None
+    when nothing needed locking."""
+    locked = kernels.lock_arrays(arrays, who, _held)
+    return Lock(locked) if locked else None
 
 
 def held() -> bool:

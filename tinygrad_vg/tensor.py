@@ -78,9 +78,7 @@ class Tensor(TensorMethods):
             fn.inputs = tuple([t if t.node is None else Edge(t) for t in tensors])
             fn.needs_grad = needs_grad
             result.node, result._requires_grad = fn, True
-            saved = fn.arrays_to_lock()
-            if saved:
-                fn.lock = locking.lock(saved, (op.__name__, fn.seq))
+            fn.lock = locking.lock(fn.arrays_to_lock(), (op.__name__, fn.seq))
         return result
 
     # ----- gradient bookkeeping -------------------------------------------------
