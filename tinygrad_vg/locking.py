@@ -5,15 +5,19 @@ Why at the write and not at backward (PyTorch's version counter): numpy has no v
 counter, and most in-place changes a user makes bypass the Tensor (`w.data *= 10`,
 `y.data[:] = 0`, a numpy array shared with `Tensor(array)`). Only a read-only flag
 stops those. So `Tensor._op` locks what a node saves (`Function.arrays_to_lock`: every
-saved array, or the ones an op names, and the arrays they are views of), and the node's
-`release()` (after its backward) or its garbage collection (a graph dropped without
-backward) unlocks them. A write in between raises: numpy's "assignment destination is
-read-only" for a direct write, and a `LockedError` naming the tensor, the op and what
-to do for the engine's own in-place updates (the optimizers' steps, `check_writeable`).
+saved array, or the ones an op names in `saves`, and the arrays they are views of) and
+keeps the `Lock` on the node; the lock is released when it is dropped: by the node's
+`release()` after its backward, or with the node when a graph is dropped without
+backward. A write in between raises: numpy's "assignment destination is read-only" for
+a direct write, and a `LockedError` naming the tensor, the op and what to do for the
+engine's own in-place updates (the optimizers' steps, `check_writeable`).
 
 An array can be saved by many nodes (a weight used at every step of an RNN): each
 lock counts, and the array is writeable again only when the last one is released.
 Arrays that were read-only already (np.broadcast_to views, user arrays) are left alone.
+The flag flips and counts run in one kernel call per node (kernels.lock_arrays and
+release_arrays, compiled, with a numpy twin): numpy's own flag setter costs about a
+microsecond per array, which on small nets is a measurable share of a training step.
 """
 from __future__ import annotations
 
