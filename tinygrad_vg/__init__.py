@@ -10,6 +10,7 @@ skip-connected deep nets, and a lab for the vanishing-gradient problem.
 from .autograd import Function, tape
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .tensor import Tensor, tensor
+from .locking import LockedError
 from .checkpoint import checkpoint
 from . import functional, kernels, ops
 from .gradcheck import GradcheckError, gradcheck, jacobians
@@ -24,7 +25,7 @@ from .graph import to_dot, render
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
+    "Tensor", "tensor", "LockedError", "Function", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     "tape", "checkpoint", "gradcheck", "jacobians", "GradcheckError", "nn", "optim", "testing", "functional", "kernels", "ops", "abs", "clip", "concatenate", "exp", "log", "logsumexp",
     "matmul", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh", "where", "__version__",
     "explain_backward", "print_tape", "tape_listing", "to_dot", "render",

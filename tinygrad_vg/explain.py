@@ -13,19 +13,20 @@ nn.Parameter) or `const` (needs no gradient; a one-element constant shows its va
 `name_parameters(module)` names a module's parameters by their dotted paths.
 
 Design:
-- `backward_steps` is a second, read-only walk over the graph that `autograd.backward`
-  records: the same reverse sequence order, the same reduction over broadcast axes,
-  but it keeps every node's grad_out and per-input gradient instead of releasing
-  them, runs no hooks, and adds nothing to any `.grad`. So explaining (or drawing,
-  see graph.py) never changes what a later `loss.backward()` computes, and it works
-  before backward or after `backward(retain_graph=True)`; a freed graph raises the
-  engine's own error.
+- `backward_steps` reads the engine's own walk (autograd.walk, which autograd.backward
+  reads too) with hooks off and nothing freed: the same reverse sequence order, the
+  same checks and reduction over broadcast axes, but it keeps every node's grad_out and
+  per-input gradient, runs no hooks, and adds nothing to any `.grad`. So explaining (or
+  drawing, see graph.py) never changes what a later `loss.backward()` computes, and it
+  works before backward or after `backward(retain_graph=True)`; a freed graph raises
+  the engine's own error.
 - The local derivative rule is read from the op class's docstring, whose convention
   is `y = ...;  grad_x = ...`: the printed rule is the docstring's math, so a user's
   own `Function` subclass explains itself when it follows that convention.
-- A checkpoint node (tinygrad_vg.checkpoint) has no backward of its own: the replay,
-  like the engine, reruns its function to record the interior, and shows the node as
-  one step. That rerun repeats the function's side effects (BatchNorm statistics).
+- A checkpoint node (tinygrad_vg.checkpoint) has no backward of its own: the walk reruns
+  its function to record the interior, and the replay shows the node as one step whose
+  gradients are what the interior sends to its inputs. That rerun repeats the
+  function's side effects (BatchNorm statistics).
 - The engine keeps no reference from a node to its output tensor, nor to its data. The
   output's shape and name are taken from the edges its consumers keep (or the root itself).
 """
