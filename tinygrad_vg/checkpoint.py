@@ -29,7 +29,7 @@ from .autograd import Function, collect
 from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 
-__all__ = ["checkpoint", "Checkpoint"]
+__all__ = ["checkpoint", "Checkpoint", "segment_count", "split_evenly"]
 
 
 class Checkpoint(Function):
@@ -168,3 +168,26 @@ def checkpoint(fn: Callable[..., Tensor], *inputs: Any, params: Iterable[Tensor]
             raise TypeError(f"checkpoint: rng must be a numpy Generator or a list of them, got {type(g).__name__}")
     made = tuple(i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.node is not None)
     return Checkpoint.apply(*inputs, *params, fn=fn, n_inputs=len(inputs), made=made, rngs=rngs)
+
+
+def segment_count(segments: int | bool | None, length: int) -> int:
+    """checkpoint_segments option -> number of segments (0: no checkpointing).
+    True means round(sqrt(length)), which stores O(sqrt(length)) activations."""
+    if segments is None or segments is False:
+        return 0
+    if segments is True:
+        return max(1, round(length ** 0.5))
+    if isinstance(segments, (int, np.integer)) and 1 <= segments:
+        return min(int(segments), length)
+    raise ValueError(f"checkpoint_segments must be None, True or a positive int; got {segments!r}")
+
+
+def split_evenly(items: list, parts: int) -> list[list]:
+    """items cut into `parts` consecutive runs whose lengths differ by at most one."""
+    size, extra = divmod(len(items), parts)
+    out, start = [], 0
+    for i in range(parts):
+        stop = start + size + (1 if i < extra else 0)
+        out.append(items[start:stop])
+        start = stop
+    return [part for part in out if part]

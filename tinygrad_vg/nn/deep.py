@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import functional as F
 from ..grad_mode import is_grad_enabled
-from ..checkpoint import checkpoint
+from ..checkpoint import checkpoint, segment_count, split_evenly
 from ..ops import LinearAct, LinearActStack
 from ..tensor import Tensor
 from .init import INITIALIZERS, constant_
@@ -207,29 +207,6 @@ def _run_blocks(blocks: list) -> Any:
             h = block(h)
         return h
     return run
-
-
-def segment_count(segments: int | bool | None, length: int) -> int:
-    """checkpoint_segments option -> number of segments (0: no checkpointing).
-    True means round(sqrt(length)), which stores O(sqrt(length)) activations."""
-    if segments is None or segments is False:
-        return 0
-    if segments is True:
-        return max(1, round(length ** 0.5))
-    if isinstance(segments, (int, np.integer)) and 1 <= segments:
-        return min(int(segments), length)
-    raise ValueError(f"checkpoint_segments must be None, True or a positive int; got {segments!r}")
-
-
-def split_evenly(items: list, parts: int) -> list[list]:
-    """items cut into `parts` consecutive runs whose lengths differ by at most one."""
-    size, extra = divmod(len(items), parts)
-    out, start = [], 0
-    for i in range(parts):
-        stop = start + size + (1 if i < extra else 0)
-        out.append(items[start:stop])
-        start = stop
-    return [part for part in out if part]
 
 
 def deep_mlp(kind: str, width: int, depth: int, activation: str = "tanh", init: str = "xavier_normal",

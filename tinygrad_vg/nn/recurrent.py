@@ -56,12 +56,12 @@ import numpy as np
 
 from .. import functional as F
 from .. import ops
+from ..checkpoint import segment_count, split_evenly
 from ..grad_mode import is_grad_enabled
 from ..hooks import RemovableHandle
 from ..sequence_kernels import check_return_sequence
 from ..tensor import Tensor
 from . import init
-from .deep import segment_count, split_evenly
 from .linear import check_dtype
 from .module import Module, Parameter
 
