@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import workloads as W  # noqa: E402
 
-IMPLS = ["tinygrad_vg", "tinygrad_vg_fused", "tinygrad_vg[numpy]", "tinygrad_vg_fused[numpy]",
+IMPLS = ["tinygrad_vg", "tinygrad_vg_fused", "tinygrad_vg_unlocked", "tinygrad_vg[numpy]", "tinygrad_vg_fused[numpy]",
          "numpy", "gemm_floor", "torch", "torch_fused", "mygrad", "autograd", "micrograd"]
 W5_IMPLS = ["tinygrad_vg", "tinygrad_vg[numpy]", "numpy", "numpy_out", "torch_fused"]
 WORKER_IMPLS = ["tinygrad_vg", "tinygrad_vg_fused"]   # what the numpy-backend child runs
@@ -219,7 +219,23 @@ def targets(results: list[dict]) -> list[dict]:
                      "ratio": gbs / 50, "limit": 1.0, "met": gbs >= 50})
     add("W5: matmul n=20 faster than numpy @", lookup(results, "W5-matmul20", "tinygrad_vg", 1),
         "kernels.matmul", lookup(results, "W5-matmul20", "numpy", 1), "numpy @", 1.0)
+    # issue 13 (engine core v2): the ratio to numpy within 5% of the round before, and what
+    # memory locking costs when nothing is changed in place (same net, locks switched off)
+    for wl in ("W1", "W2"):
+        ours, ref = lookup(results, wl, "tinygrad_vg", 1), lookup(results, wl, "numpy", 1)
+        if ours is not None and ref is not None:
+            before, now = PREVIOUS_RATIO[wl], ours / ref
+            rows.append({"target": f"{wl}: tinygrad_vg / numpy within 5% of the last run before engine v2",
+                         "ours": f"{now:.3f} (tinygrad_vg {ours:.3f} ms / numpy {ref:.3f} ms)",
+                         "reference": f"{before:.2f} (2026-11-23)", "ratio": now / before, "limit": 1.05,
+                         "met": now / before <= 1.05})
+        add(f"{wl}: cost of memory locking (tinygrad_vg / the same net with locks off)", ours,
+            "tinygrad_vg", lookup(results, wl, "tinygrad_vg_unlocked", 1), "tinygrad_vg_unlocked", 1.05)
     return rows
+
+
+# tinygrad_vg / numpy at 1 thread in the last run before engine core v2 (2026-11-23, RESULTS.md)
+PREVIOUS_RATIO = {"W1": 0.84, "W2": 0.95}
 
 
 def write_report(data: dict) -> None:

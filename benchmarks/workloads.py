@@ -137,6 +137,31 @@ def tinygrad_vg_mlp(cfg: dict, fused: bool = False) -> Callable[[], None]:
     return step
 
 
+def tinygrad_vg_unlocked(cfg: dict) -> Callable[[], None]:
+    """tinygrad_vg's net (nn.deep_mlp) with memory locking switched off, for this benchmark
+    only: the nodes lock nothing (their arrays_to_lock returns nothing) while the step runs.
+    Its time against tinygrad_vg's is what the in-place safety costs when nothing is changed
+    in place."""
+    import tinygrad_vg as tg
+
+    inner = tinygrad_vg_mlp(cfg)
+    classes = [tg.autograd.Function, tg.ops.LinearActStack]
+    originals = [cls.__dict__["arrays_to_lock"] for cls in classes]
+
+    def nothing(self):
+        return ()
+
+    def step() -> None:
+        for cls in classes:
+            cls.arrays_to_lock = nothing
+        try:
+            inner()
+        finally:
+            for cls, original in zip(classes, originals):
+                cls.arrays_to_lock = original
+    return step
+
+
 def tinygrad_vg_lstm(cfg: dict) -> Callable[[], None]:
     import tinygrad_vg as tg
     from tinygrad_vg import functional as F
@@ -550,6 +575,7 @@ def builder(workload: str, impl: str) -> Callable[[], None]:
     else:
         table = {"tinygrad_vg": tinygrad_vg_mlp,
                  "tinygrad_vg_fused": lambda c: tinygrad_vg_mlp(c, fused=True),
+                 "tinygrad_vg_unlocked": tinygrad_vg_unlocked,
                  "numpy": numpy_mlp, "torch": torch_mlp, "mygrad": mygrad_mlp,
                  "autograd": autograd_mlp, "micrograd": micrograd_mlp}
         if workload == "W3":

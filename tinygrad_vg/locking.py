@@ -45,8 +45,8 @@ class Lock:
     def __init__(self, arrays: list) -> None:
         self.arrays = arrays
 
-    def __del__(self) -> None:
-        kernels.release_arrays(self.arrays, _held)
+    def __del__(self, release: Any = kernels.release_arrays, held: dict = _held) -> None:
+        release(self.arrays, held)   # bound at import: still there while Python shuts down
 
 
 def lock(arrays: Iterable[Any], who: tuple) -> Lock | None:
