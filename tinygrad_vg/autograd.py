@@ -44,7 +44,7 @@ class Edge:
     requires_grad = True   # only a tensor that requires grad is made by a recorded node
 
     def __init__(self, t: Any) -> None:
-        self.node, self.shape, self.dtype, self.name = t.node, t.data.shape, t.data.dtype, t.name
+        self.node, self.shape, self.dtype, self.name = t.node, t._data.shape, t._data.dtype, t.name
 
     def __repr__(self) -> str:
         return f"<Edge from {self.node!r}: shape {self.shape}, {self.dtype}>"

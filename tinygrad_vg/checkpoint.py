@@ -46,12 +46,12 @@ class Checkpoint(Function):
             out = fn(*[Tensor._from_op(a) for a in arrays[:n_inputs]])
         if not isinstance(out, Tensor):
             raise TypeError(f"checkpoint: fn must return one Tensor, got {type(out).__name__}")
-        self.out_shape, self.out_dtype = out.data.shape, out.data.dtype
-        return out.data
+        self.out_shape, self.out_dtype = out._data.shape, out._data.dtype
+        return out._data
 
     def arrays_to_lock(self):
         """fn's rerun reads the saved inputs, and the leaf inputs and params as they are then."""
-        return [*self.saved_inputs.values(), *(t.data for t in self.inputs if t.node is None)]
+        return [*self.saved_inputs.values(), *(t._data for t in self.inputs if t.node is None)]
 
     def saved_arrays(self) -> dict:
         return {f"input{i}": a for i, a in getattr(self, "saved_inputs", {}).items()}
@@ -69,7 +69,7 @@ class Checkpoint(Function):
             stand_ins.append(t)
         with _replayed(self.random, self.rngs), enable_grad():
             out = self.fn(*stand_ins)
-        if not isinstance(out, Tensor) or out.data.shape != self.out_shape or out.data.dtype != self.out_dtype:
+        if not isinstance(out, Tensor) or out._data.shape != self.out_shape or out._data.dtype != self.out_dtype:
             raise RuntimeError(f"checkpoint: rerunning {_name(self.fn)} in backward gave "
                                f"{_describe(out)} where forward gave shape {self.out_shape}, "
                                f"{self.out_dtype}; fn must compute the same thing both times")
@@ -130,7 +130,7 @@ def _name(fn: Any) -> str:
 
 def _describe(out: Any) -> str:
     if isinstance(out, Tensor):
-        return f"shape {out.data.shape}, {out.data.dtype}"
+        return f"shape {out._data.shape}, {out._data.dtype}"
     return f"a {type(out).__name__}"
 
 

@@ -30,7 +30,7 @@ def as_tensors(values: tuple, op_name: str) -> tuple:
             break
     else:   # all tensors (Parameters too): nothing to convert
         return values
-    float_dtype = next((v.data.dtype for v in values if isinstance(v, Tensor) and v.data.dtype.kind == "f"), None)
+    float_dtype = next((v._data.dtype for v in values if isinstance(v, Tensor) and v._data.dtype.kind == "f"), None)
     out = []
     for v in values:
         if isinstance(v, Tensor):

@@ -27,9 +27,9 @@ import numpy as np
 
 from . import kernels
 
-__all__ = ["Lock", "lock", "held", "locked_by", "check_writeable", "LockedError"]
+__all__ = ["Lock", "lock", "held", "locked_by", "check_writeable", "locked_view", "LockedArray", "LockedError"]
 
-_held: dict[int, list] = {}      # id(array) -> [array, count, (op, seq) of the first locker]
+held: dict[int, list] = {}       # id(array) -> [array, count, (op, seq) of the first locker]
 
 
 class LockedError(RuntimeError):
@@ -45,7 +45,7 @@ class Lock:
     def __init__(self, arrays: list) -> None:
         self.arrays = arrays
 
-    def __del__(self, release: Any = kernels.release_arrays, held: dict = _held) -> None:
+    def __del__(self, release: Any = kernels.release_arrays, held: dict = held) -> None:
         release(self.arrays, held)   # bound at import: still there while Python shuts down
 
 
@@ -53,19 +53,14 @@ def lock(arrays: Iterable[Any], who: tuple) -> Lock | None:
     """Make each array (and every array it is a view of) read-only; `who` is the node's
     (op name, sequence number), for error messages. Returns the Lock to drop, or None
     when nothing needed locking."""
-    locked = kernels.lock_arrays(arrays, who, _held)
+    locked = kernels.lock_arrays(arrays, who, held)
     return Lock(locked) if locked else None
-
-
-def held() -> bool:
-    """Whether any array is locked now (cheap: callers check one by one only then)."""
-    return bool(_held)
 
 
 def locked_by(array: Any) -> str | None:
     """Which node locked this array (or an array it is a view of), or None if none did."""
-    while type(array) is np.ndarray:
-        entry = _held.get(id(array))
+    while isinstance(array, np.ndarray):   # a LockedArray too
+        entry = held.get(id(array))
         if entry is not None:
             return "the {} node #{}".format(*entry[2])
         array = array.base
@@ -76,7 +71,49 @@ def check_writeable(array: np.ndarray, what: str) -> None:
     """Raise LockedError if a recorded node still needs `array` (`what`: who wants to write it)."""
     who = locked_by(array)
     if who is not None:
-        raise LockedError(
-            f"{what} would change in place an array that {who} saved for backward, which has not run "
-            "yet: its gradient would be computed with the new values. Call backward() first, or drop "
-            "the graph (del the loss and outputs) or compute it under tg.no_grad()")
+        raise LockedError(_message(what, who))
+
+
+def _message(what: str, who: str) -> str:
+    return (f"{what} would change in place an array that {who} saved for backward, which has not "
+            "run yet: its gradient would be computed with the new values. Call backward() first, or "
+            "drop the graph (del the loss and outputs) or compute it under tg.no_grad()")
+
+
+class LockedArray(np.ndarray):
+    """What Tensor.data returns while a recorded node needs the array: a read-only view whose
+    in-place changes (`a[...] = v`, `a *= 2`, ufuncs with out=) raise LockedError naming the
+    tensor and the op, where numpy's own error would name neither. Everything else is
+    numpy's: reading, slicing (still a LockedArray), and results of arithmetic (plain arrays)."""
+
+    what, who = "a write", "a recorded node"
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.what, self.who = getattr(obj, "what", self.what), getattr(obj, "who", self.who)
+
+    def _refuse(self) -> None:
+        raise LockedError(_message(self.what, self.who))
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if not self.flags.writeable:
+            self._refuse()
+        np.ndarray.__setitem__(self.view(np.ndarray), index, value)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, out: Any = None, **kwargs: Any) -> Any:
+        if out is not None:
+            for o in out:
+                if isinstance(o, LockedArray) and not o.flags.writeable:
+                    o._refuse()
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, LockedArray) else o for o in out)
+        plain = tuple(i.view(np.ndarray) if isinstance(i, LockedArray) else i for i in inputs)
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        return out[0] if out is not None and len(out) == 1 else result
+
+
+def locked_view(array: np.ndarray, tensor: Any, who: str) -> LockedArray:
+    """A read-only LockedArray view of a tensor's array that `who` locked (Tensor.data)."""
+    view = array.view(LockedArray)
+    view.flags.writeable = False
+    name = repr(tensor.name) if tensor.name else f"of shape {array.shape}"
+    view.what, view.who = f"writing into the .data of tensor {name}", who
+    return view

@@ -95,7 +95,7 @@ class Optimizer:
             owners.append(p)
             arrays.append(p.data)
             grads.append(g)
-        if locking.held():
+        if locking.held:
             for p in owners:
                 if locking.locked_by(p.data) is not None:
                     i = next(i for i, q in enumerate(self.params) if q is p)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import autograd, locking
+from .locking import held
 from .autograd import Edge, Function
 from .convert import as_tensors, check_array
 from .grad_mode import check_finite, state
@@ -33,13 +34,13 @@ class Tensor(TensorMethods):
     array([2., 4.])
     """
 
-    __slots__ = ("data", "_grad", "node", "name", "_requires_grad", "_hooks", "_post_hooks", "__weakref__")
+    __slots__ = ("_data", "_grad", "node", "name", "_requires_grad", "_hooks", "_post_hooks", "__weakref__")
     __array_priority__ = 1000
     __array_ufunc__ = None   # numpy defers to Tensor's reflected operators: array + tensor -> Tensor
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  name: str | None = None) -> None:
-        self.data = check_array(data.data if isinstance(data, Tensor) else data, dtype)
+        self._data = check_array(data._data if isinstance(data, Tensor) else data, dtype)
         self._grad = self.node = None
         self.name = name
         self._requires_grad = False
@@ -49,7 +50,7 @@ class Tensor(TensorMethods):
     @classmethod
     def _from_op(cls, data: np.ndarray) -> Tensor:
         t = cls.__new__(cls)
-        t.data = data
+        t._data = data
         t._grad = t.node = t.name = None
         t._requires_grad = False
         t._hooks = t._post_hooks = ()
@@ -60,7 +61,7 @@ class Tensor(TensorMethods):
         """Run op's forward on the inputs' arrays; record the node when grad mode is on and an
         input requires grad, and lock what it saved until its backward (locking.py)."""
         tensors = as_tensors(inputs, op.__name__)
-        arrays = [t.data for t in tensors]
+        arrays = [t._data for t in tensors]
         if op.float_only:
             for a in arrays:
                 if a.dtype.kind != "f":
@@ -81,6 +82,18 @@ class Tensor(TensorMethods):
             fn.lock = locking.lock(fn.arrays_to_lock(), (op.__name__, fn.seq))
         return result
 
+    @property
+    def data(self) -> np.ndarray:
+        """The array. While a recorded node needs it for backward it comes as a read-only
+        view whose in-place changes raise LockedError naming this tensor (locking.py)."""
+        a = self._data
+        who = locking.locked_by(a) if held else None
+        return a if who is None else locking.locked_view(a, self, who)
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        self._data = value   # a new array: what a node saved is not changed
+
     # ----- gradient bookkeeping -------------------------------------------------
     @property
     def requires_grad(self) -> bool:
@@ -88,16 +101,12 @@ class Tensor(TensorMethods):
 
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
-        if flag and self.data.dtype.kind != "f":
+        if flag and self._data.dtype.kind != "f":
             raise TypeError(f"only float tensors can require grad; this tensor has dtype "
-                            f"{self.data.dtype}. Create it with dtype=np.float64 or np.float32")
+                            f"{self._data.dtype}. Create it with dtype=np.float64 or np.float32")
         if not flag and self.node is not None:
             raise RuntimeError("cannot set requires_grad=False on a non-leaf tensor; use .detach()")
         self._requires_grad = bool(flag)
-
-    def requires_grad_(self, flag: bool = True) -> Tensor:
-        self.requires_grad = flag
-        return self
 
     @property
     def grad(self) -> np.ndarray | None:
@@ -108,15 +117,11 @@ class Tensor(TensorMethods):
     def grad(self, value: Any) -> None:
         if value is not None:
             value = np.asarray(value.data if isinstance(value, Tensor) else value)
-            if value.shape != self.data.shape or value.dtype != self.data.dtype:
+            if value.shape != self._data.shape or value.dtype != self._data.dtype:
                 raise ValueError(f"assigned grad of shape {value.shape} and dtype {value.dtype} to "
-                                 f"{self.name or 'a tensor'} of shape {self.data.shape} and dtype "
-                                 f"{self.data.dtype}; .grad must match both (or be None)")
+                                 f"{self.name or 'a tensor'} of shape {self._data.shape} and dtype "
+                                 f"{self._data.dtype}; .grad must match both (or be None)")
         self._grad = value
-
-    @property
-    def is_leaf(self) -> bool:
-        return self.node is None
 
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Accumulate the gradient of this tensor into every leaf that requires grad.
@@ -129,14 +134,14 @@ class Tensor(TensorMethods):
             raise RuntimeError("backward() called on a tensor that does not require grad: no "
                                "input of the computation had requires_grad=True (or it ran under no_grad)")
         if grad is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(f"backward() without a gradient works only for a one-element "
                                    f"tensor; this one has shape {self.shape}. Pass grad= of that shape "
                                    "or reduce first, e.g. loss.sum().backward()")
-            grad = np.ones_like(self.data)
+            grad = np.ones_like(self._data)
         else:   # a copy: the seed flows into the gradients and must not alias the caller's array
-            grad = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=self.data.dtype, copy=True)
-            if grad.shape != self.data.shape:
+            grad = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=self._data.dtype, copy=True)
+            if grad.shape != self._data.shape:
                 raise ValueError(f"backward(grad=...) needs a gradient of shape {self.shape} "
                                  f"(the tensor's shape); got shape {grad.shape}")
         autograd.backward(self, grad, retain_graph=retain_graph)
@@ -145,13 +150,13 @@ class Tensor(TensorMethods):
         # .grad never aliases another array: a copy, unless nobody else holds `grad`
         # (owned, see ownership.py) and it is a whole, writeable array of our dtype
         if self._grad is None:
-            if (owned and type(grad) is np.ndarray and grad.base is None and grad.dtype == self.data.dtype
+            if (owned and type(grad) is np.ndarray and grad.base is None and grad.dtype == self._data.dtype
                     and grad.flags.writeable):
                 self._grad = grad
             else:
-                self._grad = np.array(grad, dtype=self.data.dtype, copy=True)
+                self._grad = np.array(grad, dtype=self._data.dtype, copy=True)
         else:
-            self._grad = self._grad + grad.astype(self.data.dtype, copy=False)
+            self._grad = self._grad + grad.astype(self._data.dtype, copy=False)
 
     def register_hook(self, hook: Callable[[np.ndarray], Any]) -> RemovableHandle:
         """Call hook(grad) when this tensor's gradient is computed; a returned array of the
@@ -181,7 +186,7 @@ class Tensor(TensorMethods):
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph (shares memory, like torch.detach)."""
-        return Tensor._from_op(self.data)
+        return Tensor._from_op(self._data)
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> Tensor:

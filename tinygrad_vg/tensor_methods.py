@@ -19,34 +19,41 @@ class TensorMethods:
     """Mixed into Tensor (tensor.py): numpy interop, operators, math, reductions, shape."""
 
     __slots__ = ()
+    _data: np.ndarray
     data: np.ndarray
 
     # ----- numpy interop --------------------------------------------------------
-    shape = property(lambda self: self.data.shape)
-    dtype = property(lambda self: self.data.dtype)
-    ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
+    is_leaf = property(lambda self: self.node is None)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        self.requires_grad = flag
+        return self
+
+    shape = property(lambda self: self._data.shape)
+    dtype = property(lambda self: self._data.dtype)
+    ndim = property(lambda self: self._data.ndim)
+    size = property(lambda self: self._data.size)
 
     def numpy(self) -> np.ndarray:
-        return self.data
+        return self.data   # read-only while a recorded node needs it (locking.py)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if copy:   # numpy 2 asks for a copy through this argument (np.array(t))
-            return np.array(self.data, dtype=dtype, copy=True)
-        return self.data if dtype is None else self.data.astype(dtype)
+            return np.array(self._data, dtype=dtype, copy=True)
+        return self.data if dtype is None else self._data.astype(dtype)
 
-    def item(self) -> Any: return self.data.item()
-    def tolist(self) -> Any: return self.data.tolist()
-    def __len__(self) -> int: return len(self.data)
-    def __bool__(self) -> bool: return bool(self.data)
+    def item(self) -> Any: return self._data.item()
+    def tolist(self) -> Any: return self._data.tolist()
+    def __len__(self) -> int: return len(self._data)
+    def __bool__(self) -> bool: return bool(self._data)
 
     def __repr__(self) -> str:
         extra = f", node={self.node.name}" if self.node is not None else \
             ", requires_grad=True" if self.requires_grad else ""
         if self.name:
             extra += f", name={self.name!r}"
-        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
-        return f"Tensor({body}, dtype={self.data.dtype}{extra})"
+        body = np.array2string(self._data, separator=", ", prefix="Tensor(")
+        return f"Tensor({body}, dtype={self._data.dtype}{extra})"
 
     __hash__ = object.__hash__
 
@@ -79,8 +86,8 @@ class TensorMethods:
 
     # comparisons are not differentiable: they return bool tensors
     def _compare(self, other: Any, fn: Callable) -> Tensor:
-        other = other.data if isinstance(other, Function.tensor_type) else other
-        return Function.tensor_type(fn(self.data, other))
+        other = other._data if isinstance(other, Function.tensor_type) else other
+        return Function.tensor_type(fn(self._data, other))
 
     def __eq__(self, other: Any) -> Tensor: return self._compare(other, np.equal)  # type: ignore[override]
     def __ne__(self, other: Any) -> Tensor: return self._compare(other, np.not_equal)  # type: ignore[override]

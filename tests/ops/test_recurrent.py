@@ -165,7 +165,7 @@ def test_sequence_op_keeps_what_backward_needs_and_no_more():
     saved = plain.node.saved_arrays()
     assert {k: v.shape for k, v in saved.items() if v.ndim == 3} == {
         "h": (30, 2, 4), "gates": (30, 2, 16), "c": (30, 2, 4), "tanh_c": (30, 2, 4), "x": (30, 2, 3)}
-    assert saved["h"].base is plain.data   # the output's first T rows, not a copy
+    assert saved["h"].base is plain._data   # the output's first T rows, not a copy (.data is a locked view now)
     ck = ops.LSTMSequence.apply(*inputs, segments=(0, 10, 20))
     assert {k: v.shape for k, v in ck.node.saved_arrays().items() if v.ndim == 3} == {
         "h_in": (3, 2, 4), "c_in": (3, 2, 4), "x": (30, 2, 3)}
