@@ -1,21 +1,18 @@
 """The tape: what a recorded operation keeps, and how backward walks the graph.
 
 Design:
-- Every differentiable operation is a `Function` instance: a node. `SomeOp.apply(*inputs)`
-  runs `forward` on numpy arrays and, when grad mode is on and an input requires grad,
-  stamps the node with a sequence number and links the output tensor to it (Tensor._op).
-  A node's inputs always come from nodes with smaller numbers.
+- Every differentiable operation is a `Function` instance: a node, numbered in execution
+  order when it is recorded (Tensor._op), so its inputs come from smaller numbers.
 - References point one way: tensor -> node -> its inputs, a leaf as the Tensor itself
-  (where its gradient accumulates), an input made by another node as an `Edge` to that
-  node (shape and dtype, not data). No cycles: memory returns by reference counting.
+  (where its gradient accumulates), an input made by another node as an `Edge` (shape
+  and dtype, not data). No cycles: memory returns by reference counting.
 - `backward` is one walk (`walk`): collect the graph without recursion, visit it in
-  reverse sequence order, call each node's backward, undo broadcasting (once, for every
-  op), add into the inputs' slots, free. Everything else attaches at named points and
-  lives in its own module: a checkpoint node `expand`s into its recomputed interior
-  (checkpoint.py), a hooked leaf's last use delivers its gradient early (hooks.LastUse),
-  a node's saved arrays are locked until it is released (locking.py), a gradient
-  nobody else holds becomes .grad without a copy (ownership.py). explain.py and
-  graph.py read the same walk with hooks off and nothing freed.
+  reverse order, call each node's backward, undo broadcasting (once, for every op), add
+  into the inputs' slots, free. The rest attaches at named points, each in its own module:
+  a checkpoint `expand`s into its recomputed interior (checkpoint.py), a hooked leaf's last
+  use delivers its gradient (hooks.LastUse), saved arrays stay locked until release
+  (locking.py), a gradient nobody else holds becomes .grad uncopied (ownership.py).
+  explain.py and graph.py read the same walk with hooks off and nothing freed.
 """
 from __future__ import annotations
 
@@ -33,7 +30,7 @@ from .hooks import LastUse, run_hooks, run_post_hooks
 __all__ = ["Function", "Edge", "backward", "walk", "collect", "tape", "reduce_to_shape"]
 
 sequence = itertools.count()
-_grad_mutex = threading.Lock()   # .grad of a leaf shared by backward passes in several threads
+_grad_mutex = threading.RLock()   # .grad of a leaf shared by backward passes in several threads
 
 
 class Edge:
@@ -46,8 +43,7 @@ class Edge:
     def __init__(self, t: Any) -> None:
         self.node, self.shape, self.dtype, self.name = t.node, t._data.shape, t._data.dtype, t.name
 
-    def __repr__(self) -> str:
-        return f"<Edge from {self.node!r}: shape {self.shape}, {self.dtype}>"
+    def __repr__(self) -> str: return f"<Edge from {self.node!r}: shape {self.shape}, {self.dtype}>"
 
 
 class Function:
@@ -147,10 +143,11 @@ def tape(tensor: Any) -> list[Function]:
     return [] if tensor.node is None else collect(tensor.node)
 
 
-def walk(nodes: list, grads: dict, free: bool = False, hooks: bool = True) -> Iterator[tuple]:
+def walk(nodes: list, grads: dict, leaves: dict, free: bool = False, hooks: bool = True) -> Iterator[tuple]:
     """Visit `nodes` (execution order; consumed) newest first, each once its gradient is
     complete; yield (node, grad_out, per-input gradients). `grads` holds the gradient
-    waiting at each node (the root's seed to begin with). hooks=False: the read-only replay."""
+    waiting at each node (the root's seed to begin with), `leaves` each leaf's sum so far
+    (id -> [leaf, gradient]). hooks=False: the read-only replay (explain.py)."""
     pending = [nodes]   # node lists, innermost last: a checkpoint pushes its interior
     while pending:
         if not pending[-1]:
@@ -169,8 +166,15 @@ def walk(nodes: list, grads: dict, free: bool = False, hooks: bool = True) -> It
         node.last_backward = free
         input_grads = _checked(node, node.backward(grad_out))
         for t, g in zip(node.inputs, input_grads):
-            if g is not None and t.node is not None:
+            if g is None:
+                continue
+            if t.node is not None:         # into the slot of the node that made t
                 grads[t.node] = g if t.node not in grads else grads[t.node] + g
+            elif id(t) in leaves:          # into a leaf's sum
+                leaves[id(t)][1] = leaves[id(t)][1] + g
+            else:
+                leaves[id(t)] = [t, g]
+        g = None   # the generator's frame holds no leaf's gradient while suspended (ownership.py)
         yield node, grad_out, input_grads
 
 
@@ -186,57 +190,56 @@ def _checked(node: Function, result: Any) -> list:
         got = f"{len(result)} entries" if isinstance(result, (tuple, list)) else f"a {type(result).__name__}"
         raise RuntimeError(f"{node.name}.backward returned {got}; it must return a tuple with one "
                            f"gradient per input ({n}), None for an input that needs none")
-    grads = []
-    for i, (t, needs, g) in enumerate(zip(node.inputs, node.needs_grad, result)):
+    anomaly, grads = state.anomaly, []
+    for t, needs, g in zip(node.inputs, node.needs_grad, result):
         if g is None or not needs:
-            grads.append(None)
-            continue
-        if type(g) is not np.ndarray:
-            g = np.asarray(g)   # a numpy scalar (0-d arithmetic), or a user's list
-        if g.shape != t.shape:
-            node.reduced_from = {**getattr(node, "reduced_from", {}), i: g.shape}   # for explain.py
-            try:
-                g = reduce_to_shape(g, t.shape)
-            except ValueError:
-                raise RuntimeError(f"{node.name}.backward returned a gradient of shape {g.shape} for "
-                                   f"input {i} of shape {t.shape}; it must have that shape or one that "
-                                   "broadcasts to it") from None
-        if g.dtype != t.dtype:
-            if g.dtype.kind not in "fiub":
-                raise TypeError(f"{node.name}.backward returned a gradient of dtype {g.dtype} for input {i}")
-            g = g.astype(t.dtype)
-        if state.anomaly:
+            g = None
+        elif type(g) is not np.ndarray or g.shape != t.shape or g.dtype != t.dtype:
+            g = _fit(node, len(grads), t, g)
+        if anomaly and g is not None:
             check_finite(g, f"backward of {node.name} (node #{node.seq})")
         grads.append(g)
     return grads
 
 
+def _fit(node: Function, i: int, t: Any, g: Any) -> np.ndarray:
+    """Input i's gradient brought to its shape (undoing broadcasting) and dtype, or an error."""
+    g = np.asarray(g)   # a numpy scalar (0-d arithmetic), or a user's list
+    if g.shape != t.shape:
+        node.reduced_from = {**getattr(node, "reduced_from", {}), i: g.shape}   # for explain.py
+        try:
+            g = reduce_to_shape(g, t.shape)
+        except ValueError:
+            raise RuntimeError(f"{node.name}.backward returned a gradient of shape {g.shape} for input {i} "
+                               f"of shape {t.shape}; it must have that shape or one that broadcasts to it") from None
+    if g.dtype.kind not in "fiub":
+        raise TypeError(f"{node.name}.backward returned a gradient of dtype {g.dtype} for input {i}")
+    return g if g.dtype == t.dtype else g.astype(t.dtype)
+
+
 def backward(root: Any, seed: np.ndarray, retain_graph: bool = False) -> None:
     """Add d(root)/d(leaf) * seed into the .grad of every leaf that requires grad."""
-    if root.node is None:   # a leaf: its gradient is the seed itself
-        return deliver({id(root): [root, seed]}, id(root))
-    nodes = collect(root.node)
-    early = LastUse.of(nodes)   # None unless a leaf has post-accumulate hooks
     leaves: dict[int, list] = {}     # id -> [leaf, its summed gradient]
-    for node, grad_out, input_grads in walk(nodes, {root.node: seed}, free=not retain_graph):
+    if root.node is None:            # a leaf: its gradient is the seed itself
+        leaves[id(root)] = [root, seed]
+        with _grad_mutex:
+            return deliver(leaves, id(root))
+    nodes = collect(root.node)
+    early = LastUse.of(nodes)        # None unless a leaf has post-accumulate hooks
+    for node, grad_out, input_grads in walk(nodes, {root.node: seed}, leaves, free=not retain_graph):
         if node.retained is not None and node.retained() is not None:
             node.retained()._accumulate(grad_out)
-        for t, g in zip(node.inputs, input_grads):
-            if g is not None and t.node is None:
-                entry = leaves.get(id(t))
-                if entry is None:
-                    leaves[id(t)] = [t, g]
-                else:
-                    entry[1] = entry[1] + g
         done = early.done(node) if early is not None else ()
         if not retain_graph:
             node.release()
-        g = None   # so that this frame holds no leaf's gradient (ownership.py)
+        del input_grads              # this frame holds no leaf's gradient either
         for key in done:
+            with _grad_mutex:
+                deliver(leaves, key)
+    seed = grad_out = None
+    with _grad_mutex:                # .grad of leaves shared with backward in other threads
+        for key in reversed(list(leaves)):
             deliver(leaves, key)
-    seed = grad_out = input_grads = g = None
-    for key in reversed(list(leaves)):
-        deliver(leaves, key)
 
 
 def deliver(leaves: dict, key: int) -> None:
@@ -245,6 +248,6 @@ def deliver(leaves: dict, key: int) -> None:
     if t._hooks:
         g = run_hooks(t._hooks, g, t.name or f"a leaf of shape {t.shape}")
     owned = ownership.PRIVATE > 0 and ownership.refs(g) <= ownership.PRIVATE
-    with _grad_mutex:
-        t._accumulate(g, owned)
-    run_post_hooks(t)
+    t._accumulate(g, owned)   # under _grad_mutex, held by the caller
+    if t._post_hooks:
+        run_post_hooks(t)

@@ -233,7 +233,7 @@ def backward_steps(t: Tensor, grad: Any = None) -> tuple[list[Step], list[tuple[
     leaves: dict[int, list] = {}
     steps: list[Step] = []
     checkpoint = None   # the step of the checkpoint whose interior the walk is in
-    for node, grad_out, input_grads in walk(list(nodes), {t.node: np.array(seed)}, hooks=False):
+    for node, grad_out, input_grads in walk(list(nodes), {t.node: np.array(seed)}, leaves, hooks=False):
         if id(node) in index:
             step = Step(index[id(node)], node, grad_out, sources.pop(id(node), []))
             steps.append(step)
@@ -249,10 +249,7 @@ def backward_steps(t: Tensor, grad: Any = None) -> tuple[list[Step], list[tuple[
         for x, g in zip(node.inputs, input_grads):
             if g is None:
                 continue
-            if x.node is None:
-                entry = leaves.get(id(x))
-                leaves[id(x)] = [x, g] if entry is None else [x, entry[1] + g]
-            elif id(x.node) in index:
+            if x.node is not None and id(x.node) in index:
                 sources.setdefault(id(x.node), []).append(step.index)
             if step is checkpoint and step is not None and id(node) not in index:
                 for j, y in enumerate(step.node.inputs):

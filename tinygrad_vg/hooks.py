@@ -61,6 +61,8 @@ def add_post_hook(t: Any, hook: Callable) -> RemovableHandle:
         raise RuntimeError("cannot register a hook on a tensor that does not require grad")
     if not callable(hook):
         raise TypeError(f"register_post_accumulate_grad_hook needs a callable, got {type(hook).__name__}")
+    global registered
+    registered = True
     if not isinstance(t._post_hooks, list):
         t._post_hooks = []
     t._post_hooks.append(hook)
@@ -74,6 +76,9 @@ def run_post_hooks(t: Any) -> None:
             raise RuntimeError(f"post-accumulate-grad hook {_name(hook)!r} must return None (it may "
                                "change the tensor's .data and .grad in place); it returned a "
                                f"{type(result).__name__}")
+
+
+registered = False   # has any post-accumulate hook been registered? (LastUse.of skips its scan)
 
 
 class LastUse:
@@ -90,6 +95,8 @@ class LastUse:
     def of(cls, nodes: list) -> LastUse | None:
         """None when no leaf of the graph has post-accumulate hooks, or when the graph has
         a checkpoint (its interior is found only in backward: leaves are delivered at the end)."""
+        if not registered:
+            return None
         last = cls(nodes)
         if not last.left or any(node.expand is not None for node in nodes):
             return None

@@ -89,15 +89,15 @@ class Optimizer:
         update would change what that backward reads (locking.py)."""
         owners, arrays, grads = [], [], []
         for p in params:
-            g = p.grad
+            g = p._grad   # the arrays themselves (.data is a read-only view while locked)
             if g is None:
                 continue
             owners.append(p)
-            arrays.append(p.data)
+            arrays.append(p._data)
             grads.append(g)
         if locking.held:
             for p in owners:
-                if locking.locked_by(p.data) is not None:
+                if locking.locked_by(p._data) is not None:
                     i = next(i for i, q in enumerate(self.params) if q is p)
                     name = repr(p.name) if p.name else f"{i} (shape {p.shape})"
                     locking.check_writeable(p.data, f"{type(self).__name__}.step() on parameter {name}")
@@ -106,7 +106,7 @@ class Optimizer:
     def zero_grad(self) -> None:
         """Set every parameter's .grad to None (torch's default set_to_none=True)."""
         for p in self.params:
-            p.grad = None
+            p._grad = None
 
     def step(self) -> None:
         """Update every parameter that has a gradient (one kernel call for all of them)."""

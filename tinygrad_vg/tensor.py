@@ -84,8 +84,7 @@ class Tensor(TensorMethods):
 
     @property
     def data(self) -> np.ndarray:
-        """The array. While a recorded node needs it for backward it comes as a read-only
-        view whose in-place changes raise LockedError naming this tensor (locking.py)."""
+        """The array; a read-only view while a recorded node needs it (locking.LockedArray)."""
         a = self._data
         who = locking.locked_by(a) if held else None
         return a if who is None else locking.locked_view(a, self, who)
