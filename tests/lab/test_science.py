@@ -70,7 +70,7 @@ def test_bad_options_are_named():
         run_experiment("nope")
     with pytest.raises(ValueError, match=r"no option\(s\) \['widht'\]"):
         run_experiment("depth", widht=3)
-    with pytest.raises(ValueError, match="unknown kind 'dense'"):
+    with pytest.raises(ValueError, match="--kinds: unknown value 'dense'; accepted: plain, residual, highway"):
         run_experiment("depth", kinds=["dense"])
-    with pytest.raises(ValueError, match="unknown cell 'rnm'"):
+    with pytest.raises(ValueError, match="--cells: unknown value 'rnm'"):
         run_experiment("recurrent", cells=["rnm"])
