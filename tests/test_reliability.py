@@ -628,9 +628,10 @@ def render() -> str:
         "",
         "Files are written atomically (a temporary file in the same directory, flushed, fsync'ed and renamed",
         "over the target), so a full disk, a Ctrl-C or a crash leaves the old file or the new one, never a",
-        "truncated one. A run keeps each finished configuration in `DIR/.tinygrad-vg-runs/` (a file named by a",
-        "hash of the configuration), so the same command started again after an interruption computes only",
-        "the rest.",
+        "truncated one (a process killed during a write may leave its temporary `.NAME.*.tmp` file beside the",
+        "target; it is never read and can be deleted). A run keeps each finished configuration in",
+        "`DIR/.tinygrad-vg-runs/` (a file named by a hash of the configuration), so the same command started",
+        "again after an interruption computes only the rest.",
         "",
         f"{len(CASES)} cases.",
     ]

@@ -387,6 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
         return EXIT_BROKEN_PIPE
     except BaseException as e:
+        if "tinygrad_vg.lab.progress" in sys.modules:   # a progress bar's line is ended first
+            sys.modules["tinygrad_vg.lab.progress"].end_line()
         if debug:
             traceback.print_exc()
         if isinstance(e, UsageError):
