@@ -20,7 +20,7 @@ def test_list_names_every_experiment_with_its_whole_description(capsys):
         assert " ".join(fn.__doc__.split()) in flowing   # the whole description, not cut mid-sentence
         for option, default in experiment_options(name).items():
             assert f"--{option.replace('_', '-')} (default: {_typed(default)})" in out
-    assert "(" not in re.sub(r"\(default: [^()]*\)|\([^()]*\)", "", out)   # no tuples
+    assert "('" not in out and "['" not in out and "(5, " not in out   # defaults as typed, not as Python shows them
     assert "Seed 0" not in out and "`" not in out
 
 
@@ -47,6 +47,16 @@ def test_every_argument_has_help_in_whole_sentences_with_defaults_as_typed():
             assert "'" not in text.split("(default:")[1] and "[" not in text
         checked += 1
     assert checked > 60
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_run_help_shows_the_whole_description_without_internal_labels(name, capsys):
+    assert main(["run", name, "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    description = " ".join(EXPERIMENTS[name].__doc__.split())
+    assert description in out and description.endswith(".")
+    assert not re.search(r"Seed 0\d\d|seed 0\d\d|`", out)
+    assert "('" not in out and "['" not in out and "(5, " not in out   # defaults as typed, not as Python shows them
 
 
 @pytest.mark.parametrize("command", ["report", "demo"])

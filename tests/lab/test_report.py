@@ -174,7 +174,11 @@ def test_the_recurrent_conclusion_names_the_best_gated_cell(results):
 
 
 def test_the_page_has_no_placeholders_or_internal_labels_and_a_conclusion_per_section(results, tmp_path):
+    from tinygrad_vg.lab.plots import figure_files
     write_results(results, tmp_path, SMALL)
+    for name in SMALL:   # stand-ins, so that the page does not draw them
+        for fig_name in figure_files(results[name]):
+            (tmp_path / fig_name).write_bytes(b"\x89PNG\r\n\x1a\n")
     page = write_report(tmp_path).read_text(encoding="utf-8")
     text = re.sub(r"<[^>]+>", " ", re.sub(r'src="[^"]*"', "", page.split("</style>")[1]))
     assert "`" not in text and "{" not in text and not re.search(r"Seed 0\d\d", text)
