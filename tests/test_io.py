@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tinygrad_vg as tg
-from tinygrad_vg import nn, optim
+from tinygrad_vg import nn
 from tinygrad_vg.io import MANIFEST, atomic_write
 
 

@@ -166,6 +166,14 @@ def test_the_depth_conclusion_follows_the_numbers(results):
                                      "gradient closer to its size.")
 
 
+def test_the_activations_conclusion_names_the_largest_and_smallest_change(results):
+    data = copy.deepcopy(results["activations"])
+    for run, ratio in zip(data["runs"], [-2.0, 0.04, 3.25]):   # sigmoid, tanh, relu
+        run["log10_ratio_h"] = ratio
+    assert conclusion(data) == ("Over 4 layers the gradient of the relu net gains 3.2 decades, the largest change of "
+                                "the 3 activations, and that of the tanh net keeps its size, the smallest.")
+
+
 def test_the_recurrent_conclusion_names_the_best_gated_cell(results):
     data = copy.deepcopy(results["recurrent"])
     lstm = next(r for r in data["runs"] if r["cell"] == "lstm" and r["gate_bias"] == 2.0)

@@ -193,13 +193,13 @@ def _conclude_activations(runs: list[dict]) -> str:
     measured = [r for r in runs if _ratio(r) is not None]
     if not measured:
         return "Every activation's gradient underflowed to 0, so no ratio could be measured."
-    worst = min(measured, key=_ratio)
-    best = max(measured, key=lambda r: -abs(_ratio(r)))
+    most = max(measured, key=lambda r: abs(_ratio(r)))
+    least = min(measured, key=lambda r: abs(_ratio(r)))
     lost = [r["activation"] for r in runs if _ratio(r) is None]
-    tail = f", and the {_listing(lost)} net's underflows to 0" if lost else ""
-    return (f"Over {runs[0].get('depth')} layers the gradient of the {worst['activation']} net {_change(_ratio(worst))}, "
-            f"the most of the {len(runs)} activations, and that of the {best['activation']} net "
-            f"{_change(_ratio(best))}, the least{tail}.")
+    tail = f", and the {_listing(lost)} net's gradient underflows to 0" if lost else ""
+    return (f"Over {runs[0].get('depth')} layers the gradient of the {most['activation']} net "
+            f"{_change(_ratio(most))}, the largest change of the {len(runs)} activations, and that of the "
+            f"{least['activation']} net {_change(_ratio(least))}, the smallest{tail}.")
 
 
 def _conclude_init(runs: list[dict]) -> str:
@@ -209,7 +209,8 @@ def _conclude_init(runs: list[dict]) -> str:
         best = min(tanh, key=lambda r: abs(_ratio(r)))
         worst = max(tanh, key=lambda r: abs(_ratio(r)))
         parts.append(f"in the {tanh[0].get('activation')} net the gradient {_change(_ratio(best))} with "
-                     f"{best['init']} init and {_change(_ratio(worst))} with {worst['init']} init")
+                     f"{best['init']} init, the smallest change, and {_change(_ratio(worst))} with {worst['init']} "
+                     "init, the largest")
     linear = [r for r in runs if _is_number(r.get("predicted_log10_gain_per_layer"))
               and _is_number(r.get("log10_gain_per_layer"))]
     if linear:
