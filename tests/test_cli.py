@@ -110,3 +110,16 @@ def test_options_change_the_key_of_a_kept_configuration(tmp_path):
     assert store.path("depth", config) == store.path("depth", dict(config))
     assert store.path("depth", config) != store.path("depth", {**config, "seed": 1})
     assert store.path("depth", config) != store.path("init", config)
+
+
+def test_another_kernel_backend_or_changed_code_does_not_reuse_kept_results(tmp_path, monkeypatch):
+    from tinygrad_vg import kernels
+    from tinygrad_vg.lab import ResultStore, experiments
+    path = ResultStore(tmp_path).path("depth", {"depth": 3})
+    other = "numpy" if kernels.BACKEND == "compiled" else "compiled"
+    monkeypatch.setattr(kernels, "BACKEND", other)
+    monkeypatch.setattr(experiments, "_FINGERPRINT", [])
+    assert ResultStore(tmp_path).path("depth", {"depth": 3}) != path
+    monkeypatch.undo()
+    monkeypatch.setattr(experiments, "_FINGERPRINT", ["code of another day"])
+    assert ResultStore(tmp_path).path("depth", {"depth": 3}) != path

@@ -31,9 +31,8 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from .. import __version__
 from .. import functional as F
-from .. import nn, optim
+from .. import kernels, nn, optim
 from ..io import atomic_write
 from ..tensor import Tensor
 from .probes import Probe, fit_log10_slope, layer_summary, log10_ratio, norm
@@ -177,10 +176,27 @@ class _Compute:
 _COMPUTE = _Compute()
 
 
+def _code_fingerprint() -> str:
+    """A digest of every file of the installed package (sources and compiled extensions) and
+    of the kernel backend: kept results are reused only by the code that computed them."""
+    if not _FINGERPRINT:
+        package = Path(__file__).resolve().parent.parent
+        digest = hashlib.sha256(kernels.BACKEND.encode())
+        for path in sorted(package.rglob("*")):
+            if path.suffix in (".py", ".so", ".pyd") and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+        _FINGERPRINT.append(digest.hexdigest())
+    return _FINGERPRINT[0]
+
+
+_FINGERPRINT: list[str] = []
+
+
 class ResultStore(_Compute):
     """Keeps each configuration's runs in DIRECTORY/EXPERIMENT-HASH.json, HASH a digest of the
-    experiment's name, the configuration (every value its runs depend on) and the package
-    version. A configuration whose file is there and whole is read, not computed; a damaged
+    experiment's name, the configuration (every value its runs depend on) and the code (every
+    file of the package, and the kernel backend: a changed engine or the other backend computes
+    afresh). A configuration whose file is there and whole is read, not computed; a damaged
     file is computed again and replaced; with reuse=False every configuration is computed (and
     kept). Files are written atomically, so a run killed at any point leaves only whole ones."""
 
@@ -189,7 +205,7 @@ class ResultStore(_Compute):
         self.reused = self.computed = 0
 
     def path(self, experiment: str, config: dict) -> Path:
-        key = json.dumps({"experiment": experiment, "config": _jsonable(config), "version": __version__},
+        key = json.dumps({"experiment": experiment, "config": _jsonable(config), "code": _code_fingerprint()},
                          sort_keys=True)
         return self.directory / f"{experiment}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
