@@ -206,7 +206,7 @@ class Optimizer:
             count = len(ids) if isinstance(ids, (list, tuple)) else repr(ids)
             raise ValueError(f"{owner}: the state dict's parameter group has {count} parameters; this "
                              f"optimizer has {len(self.params)}")
-        if len(set(ids)) != len(ids) or not all(isinstance(i, (int, np.integer)) for i in ids):
+        if not all(isinstance(i, (int, np.integer)) for i in ids) or len(set(map(int, ids))) != len(ids):
             raise ValueError(f"{owner}: the parameter group's 'params' must be distinct integers, got {ids!r}")
         hyper = _group_hyperparameters(owner, group, self._hyperparameters())
         checked = type(self)(self.params, **hyper)   # the constructor's own checks; self is untouched
