@@ -166,10 +166,7 @@ def _jsonable(value: Any) -> Any:
 class _Compute:
     """The default store: computes every configuration."""
 
-    reused = computed = 0
-
     def runs(self, experiment: str, config: dict, compute: Callable[[], list[dict]]) -> list[dict]:
-        self.computed += 1
         return compute()
 
 
