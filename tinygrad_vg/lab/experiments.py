@@ -230,7 +230,7 @@ FLOAT = 8                  # bytes: the lab runs in float64
 NODE_BYTES = 4096          # Python objects per recorded op or block (Tensors, nodes, dicts)
 SECONDS_PER_NODE = 2e-5    # the engine's Python per op in a training step
 SECONDS_PER_PROBED = 1e-3  # a probed block: hooks, norms and layer statistics, per measurement
-FLOPS = 1e9                # a conservative rate for the small matmuls of the lab
+FLOPS = 5e9                # the matmul rate measured for width 1000, batch 256 on one core
 
 
 def _deep_net_cost(depth: int, width: int, batch: int, kind: str = "plain", passes: int = 1,
