@@ -21,6 +21,7 @@ from .functional import (
 )
 from .explain import explain_backward, print_tape, tape_listing
 from .graph import to_dot, render
+from .io import load, save
 
 __version__ = "0.1.0"
 

@@ -7,70 +7,284 @@
 
 Each experiment's options come from its function's keyword arguments: a list option
 takes comma-separated values (`--kinds plain,residual --depths 5,50,500`).
+
+Design: a run's work must survive its user. Every option is checked before any work
+(lab.validate_options), and the sizes are priced (lab.estimate_cost) against the memory
+this machine has available, so a run that cannot fit is refused with the numbers rather
+than dying an hour in (--force runs it anyway). Every file is written atomically
+(io.atomic_write). Each configuration's runs are kept in DIR/.tinygrad-vg-runs as soon
+as they are done, so a run that is interrupted and started again computes only the rest.
+Every error ends in one line on stderr and an exit code: 2 for a usage error (found
+before any work), 1 for a failure (a file that cannot be written or read, a damaged
+result, out of memory), 130 for Ctrl-C; --debug shows the traceback instead.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
+import textwrap
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import kernels
 
-__all__ = ["main"]
+__all__ = ["main", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 141   # 128 + SIGPIPE: what a shell reports for a reader that stopped early
+RUNS_DIR = ".tinygrad-vg-runs"
+PROG = "tinygrad-vg"
 
 
-def _parse_value(text: str, default: Any, name: str) -> Any:
+class UsageError(Exception):
+    """A bad command line, found before any work: exit 2."""
+
+
+class Failure(Exception):
+    """The work could not be done (a file, a damaged result): exit 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the usage block is what --help is for."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for action in self._actions:
+            if action.dest == "help":
+                action.help = "Show this help and exit."
+
+    def error(self, message: str) -> None:   # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+# ----- options as the user types them ------------------------------------------------------
+_TYPE_WORDS = {int: "a whole number", float: "a number", str: "a name"}
+_PLURALS = {int: "whole numbers", float: "numbers", str: "names"}
+_METAVARS = {int: "N", float: "X", str: "NAME"}
+
+
+def _typed(value: Any) -> str:
+    """A default as the user would type it: 5,10,20 for a list, 0.01 for a float."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(_typed(v) for v in value)
+    return str(value)
+
+
+def _parse_value(text: str, default: Any) -> Any:
+    """One option's value from its text, by the type of its default (argparse prefixes an
+    error with the option's name)."""
     if isinstance(default, (list, tuple)):
-        item_default = default[0] if default else ""
-        return [_parse_value(t.strip(), item_default, name) for t in text.split(",") if t.strip()]
+        kind = type(default[0]) if default else str
+        values = [t.strip() for t in text.split(",")]
+        rule = f"the option takes {_PLURALS[kind]} separated by commas, e.g. {_typed(default[:3])}"
+        if any(v == "" for v in values) and text.strip():
+            raise argparse.ArgumentTypeError(f"{text!r} has an empty item; {rule}")
+        try:
+            return [_parse_value(v, kind()) for v in values if v]
+        except argparse.ArgumentTypeError as e:
+            within = f" in {text!r}" if len(values) > 1 else ""
+            raise argparse.ArgumentTypeError(f"{e}{within}; {rule}") from None
     kind = type(default)
     try:
-        if kind is bool:
-            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return text.lower() in ("true", "1", "yes")
         if kind is int:
             return int(text)
         if kind is float:
             return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--{name}: {text!r} is not a {kind.__name__}") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not {_TYPE_WORDS[kind]}") from None
     return text
 
 
+def _option_help(name: str, default: Any) -> str:
+    from .lab import OPTIONS
+    # argparse %-formats help texts
+    return f"{OPTIONS[name].help} (default: {_typed(default)})".replace("%", "%%")
+
+
+def _description(name: str) -> str:
+    from .lab import EXPERIMENTS
+    return " ".join((EXPERIMENTS[name].__doc__ or "").split())
+
+
+def _first_sentence(text: str) -> str:
+    end = text.find(". ")
+    return text if end < 0 else text[:end + 1]
+
+
 def _run_parser(sub: Any, name: str) -> None:
-    from .lab import EXPERIMENTS, experiment_options
-    doc = (EXPERIMENTS[name].__doc__ or "").strip()
-    p = sub.add_parser(name, help=doc.splitlines()[0] if doc else name, description=doc)
+    from .lab import experiment_options
+    description = _description(name)
+    p = sub.add_parser(name, help=_first_sentence(description), description=description)
     for option, default in experiment_options(name).items():
         flag = "--" + option.replace("_", "-")
-        shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
-        p.add_argument(flag, dest=option, default=argparse.SUPPRESS, metavar=type(default).__name__.upper(),
-                       type=lambda text, d=default, o=option: _parse_value(text, d, o),
-                       help=f"default: {shown}")
-    p.add_argument("--out", default="out", help="directory for the JSON and PNG files (default: out)")
-    p.add_argument("--no-plot", action="store_true", help="write the JSON only")
+        item = default[0] if isinstance(default, (list, tuple)) else default
+        metavar = _METAVARS[type(item)] + (",..." if isinstance(default, (list, tuple)) else "")
+        p.add_argument(flag, dest=option, default=argparse.SUPPRESS, metavar=metavar,
+                       type=lambda text, d=default: _parse_value(text, d),
+                       help=_option_help(option, default))
+    _output_options(p)
+    p.add_argument("--no-plot", action="store_true", help="Write the JSON file only, without figures.")
+    p.add_argument("--fresh", action="store_true",
+                   help=f"Compute every configuration again, even those kept in DIR/{RUNS_DIR} by an "
+                        "earlier run with the same options.")
 
 
-def run_one(name: str, options: dict, out: Path, plot: bool = True, quiet: bool = False) -> Path:
+def _output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="out", metavar="DIR",
+                   help="The directory for the JSON and PNG files; it is created if missing (default: out).")
+    p.add_argument("--force", action="store_true",
+                   help="Run even when the estimated memory is more than this machine has available.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .lab import EXPERIMENTS
+    parser = _Parser(prog=PROG, description="The vanishing-gradient lab of tinygrad_vg: run experiments, "
+                                            "write their results as JSON and PNG files, and report them as "
+                                            "one HTML page.",
+                     epilog="Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted.")
+    parser.add_argument("--debug", action="store_true",
+                        help="Show the full traceback of an error instead of one line.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("list", help="List the experiments, what each shows, and their options with defaults.",
+                   description="List the experiments, what each shows, and their options with defaults.")
+    run = sub.add_parser("run", help="Run one experiment and write its JSON and PNG files.",
+                         description="Run one experiment and write its JSON and PNG files.")
+    run_sub = run.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+    for name in EXPERIMENTS:
+        _run_parser(run_sub, name)
+    report = sub.add_parser("report", help="Write DIR/report.html from the experiment results in DIR.",
+                            description="Write DIR/report.html, one self-contained page with the figures, "
+                                        "tables and conclusions of every experiment result (*.json) in DIR.")
+    report.add_argument("directory", metavar="DIR",
+                        help="The directory that `tinygrad-vg run --out DIR` wrote the results to.")
+    report.add_argument("--skip-bad", action="store_true",
+                        help="Leave damaged result files out of the report (each is named) instead of "
+                             "stopping with an error.")
+    demo_parser = sub.add_parser("demo", help="Run the seed figure, short depth and recurrent runs, and the report.",
+                                 description="Run the seed figure, a depth sweep to 200 layers with and without "
+                                             "batch norm, and 100 steps of recurrent cells, then write the report.")
+    _output_options(demo_parser)
+    return parser
+
+
+# ----- sizes and files -----------------------------------------------------------------------
+def _size_text(nbytes: float) -> str:
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes:.0f} bytes"
+
+
+def _time_text(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400 * 3:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def available_memory() -> int:
+    """Bytes this run may use: TINYGRAD_VG_MEMORY_LIMIT if set (bytes, or with a K, M or G
+    suffix), else the kernel's MemAvailable, else the physical memory."""
+    limit = os.environ.get("TINYGRAD_VG_MEMORY_LIMIT", "").strip()
+    if limit:
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(limit[-1].upper(), 1)
+        try:
+            return int(float(limit[:-1] if scale > 1 else limit) * scale)
+        except ValueError:
+            raise UsageError(f"TINYGRAD_VG_MEMORY_LIMIT={limit!r} is not a size such as 4G or 512M") from None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**62   # unknown: refuse nothing
+
+
+def _sizes(options: dict) -> str:
+    parts = []
+    for key in ("depths", "depth", "T", "width", "hidden", "batch", "steps"):
+        if key in options:
+            value = options[key]
+            parts.append(f"depth {max(value)}" if key == "depths" else f"{key} {value}")
+    return ", ".join(parts)
+
+
+def _price(name: str, options: dict, force: bool) -> str:
+    """Check the options and the memory they need; the line to print before the work."""
+    from .lab import estimate_cost, validate_options
+    try:
+        full = validate_options(name, options)
+        need, seconds = estimate_cost(name, options)
+    except ValueError as e:
+        raise UsageError(f"run {name}: {e}") from None
+    have = available_memory()
+    if need > have and not force:
+        raise UsageError(f"run {name} needs about {_size_text(need)} of memory ({_sizes(full)}), more than the "
+                         f"{_size_text(have)} available; choose smaller sizes, or pass --force to try anyway")
+    return f"{name}: about {_size_text(need)} of memory and {_time_text(seconds)}"
+
+
+def _make_directory(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise Failure(f"cannot create the output directory {out}: {e.strerror or e}") from None
+    if not os.access(out, os.W_OK):
+        raise Failure(f"cannot write to the output directory {out}: permission denied")
+
+
+def _write_failure(e: OSError, fallback: Path) -> Failure:
+    path = Path(e.filename) if e.filename else fallback
+    kept = " (the previous file is unchanged)" if path.is_file() else ""
+    return Failure(f"cannot write {path}: {e.strerror or e}{kept}")
+
+
+def run_one(name: str, options: dict, out: Path, plot: bool = True, quiet: bool = False,
+            force: bool = False, fresh: bool = False) -> Path:
     """Run an experiment, write NAME.json (exactly run_experiment's dict) and its PNGs, print a summary."""
-    from .lab import run_experiment
-    out.mkdir(parents=True, exist_ok=True)
+    import json
+
+    from .io import atomic_write
+    from .lab import ResultStore, run_experiment
+    priced = _price(name, options, force)
+    _make_directory(out)
+    store = ResultStore(out / RUNS_DIR, reuse=not fresh)
+    print(f"{priced}; results go to {out}", flush=True)
     start = time.monotonic()
-    data = run_experiment(name, progress=True, **options)
+    data = run_experiment(name, progress=True, store=store, **options)
     path = out / f"{name}.json"
-    path.write_text(json.dumps(data, indent=1))
+    try:
+        with atomic_write(path, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data, indent=1))
+    except OSError as e:
+        raise _write_failure(e, path) from None
     files = [path]
     if plot:
-        from .lab.plots import plot as draw
-        files += draw(data, out)
+        try:
+            from .lab.plots import plot as draw
+            files += draw(data, out)
+        except ImportError as e:
+            raise Failure(f"{path} was written, but the figures were not: {e}; pass --no-plot to write the "
+                          "JSON only") from None
+        except OSError as e:
+            raise _write_failure(e, out) from None
     if not quiet:
         from .lab.report import format_table, summary_rows
         headers, rows = summary_rows(data)
-        print(f"\n{name}: {len(data['runs'])} runs in {time.monotonic() - start:.1f} s")
+        reused = f", {store.reused} of {store.reused + store.computed} configurations kept from an earlier run" \
+            if store.reused else ""
+        print(f"\n{name}: {len(data['runs'])} runs in {time.monotonic() - start:.1f} s{reused}")
         print(format_table(headers, rows))
         for f in files:
             print(f"  wrote {f}")
@@ -84,59 +298,119 @@ DEMO_PLAN = [
 ]
 
 
-def demo(out: Path) -> None:
-    from .lab.report import write_report
+def demo(out: Path, force: bool = False) -> None:
     print(f"tinygrad_vg demo (kernel backend: {kernels.BACKEND})")
     for name, options in DEMO_PLAN:
-        run_one(name, options, out)
-    page = write_report(out)
+        _price(name, options, force)
+    for name, options in DEMO_PLAN:
+        run_one(name, options, out, force=force)
+    page = _report(out, skip_bad=False)
     print(f"\nreport: {page.resolve()}")
     print("The plain tanh net's gradient falls by several decades between its last and first layer;"
           " the residual net's does not (see seed_figure_grad_norms.png).")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .lab import EXPERIMENTS
-    parser = argparse.ArgumentParser(prog="tinygrad-vg", description="The vanishing-gradient lab of tinygrad_vg.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the experiments and their options")
-    run = sub.add_parser("run", help="run one experiment and write JSON + PNG")
-    run_sub = run.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+def _report(directory: Path, skip_bad: bool) -> Path:
+    from .lab.report import DamagedResults, NoResults, write_report
+    if not directory.exists():
+        raise UsageError(f"report: no such directory: {directory}")
+    if not directory.is_dir():
+        raise UsageError(f"report: {directory} is a file, not a directory of results")
+    def name(file: str, why: str) -> None:
+        print(f"{PROG}: skipped {file}: {why}", file=sys.stderr)
+    try:
+        return write_report(directory, skip_bad=skip_bad, on_skip=name)
+    except DamagedResults as e:
+        raise Failure(f"{e}; the report was not written: repair or remove the file, or pass --skip-bad "
+                      "to leave it out") from None
+    except NoResults as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise _write_failure(e, directory / "report.html") from None
+
+
+def _list() -> None:
+    from .lab import EXPERIMENTS, OPTIONS, experiment_options
+    wrap = textwrap.TextWrapper(width=96, initial_indent="    ", subsequent_indent="    ")
     for name in EXPERIMENTS:
-        _run_parser(run_sub, name)
-    report = sub.add_parser("report", help="write DIR/report.html from the JSON files in DIR")
-    report.add_argument("directory")
-    d = sub.add_parser("demo", help="the main job: seed figure, depth and recurrent runs, report")
-    d.add_argument("--out", default="out")
-    return parser
+        print(name)
+        print(wrap.fill(_description(name)))
+        for option, default in experiment_options(name).items():
+            print(f"      --{option.replace('_', '-')} (default: {_typed(default)})")
+            print(textwrap.fill(OPTIONS[option].help, width=96, initial_indent="          ",
+                                subsequent_indent="          "))
+        print()
+
+
+# ----- the entry point ---------------------------------------------------------------------
+def _dispatch(args: argparse.Namespace) -> None:
+    if args.command == "list":
+        _list()
+    elif args.command == "run":
+        from .lab import experiment_options
+        names = experiment_options(args.experiment)
+        options = {k: v for k, v in vars(args).items() if k in names}
+        run_one(args.experiment, options, Path(args.out), plot=not args.no_plot, force=args.force,
+                fresh=args.fresh)
+    elif args.command == "report":
+        print(_report(Path(args.directory), args.skip_bad).resolve())
+    elif args.command == "demo":
+        demo(Path(args.out), force=args.force)
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv   # accepted anywhere on the line, not only before the command
+    argv = [a for a in argv if a != "--debug"]
     try:
-        if args.command == "list":
-            from .lab import EXPERIMENTS, experiment_options
-            for name in EXPERIMENTS:
-                doc = (EXPERIMENTS[name].__doc__ or "").strip().splitlines()[0]
-                print(f"{name:16s} {doc}")
-                for option, default in experiment_options(name).items():
-                    print(f"    --{option.replace('_', '-'):14s} {default}")
-        elif args.command == "run":
-            options = {k: v for k, v in vars(args).items() if k not in ("command", "experiment", "out", "no_plot")}
-            run_one(args.experiment, options, Path(args.out), plot=not args.no_plot)
-        elif args.command == "report":
-            from .lab.report import write_report
-            directory = Path(args.directory)
-            if not directory.is_dir() or not list(directory.glob("*.json")):
-                raise ValueError(f"{directory} holds no experiment JSON files; run `tinygrad-vg run ...` first")
-            print(write_report(directory).resolve())
-        elif args.command == "demo":
-            demo(Path(args.out))
-    except ValueError as e:
-        print(f"tinygrad-vg: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("tinygrad-vg: interrupted", file=sys.stderr)
-        return 130
-    return 0
+        try:
+            parser = build_parser()
+            args, extra = parser.parse_known_args(argv)
+            if extra:   # named by the command's own parser, whose --help lists what it takes
+                where = " ".join(filter(None, [PROG, args.command, getattr(args, "experiment", None)]))
+                raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see `{where} --help`)")
+            _dispatch(args)
+            sys.stdout.flush()
+        except SystemExit as e:   # --help
+            return e.code if isinstance(e.code, int) else EXIT_OK
+        return EXIT_OK
+    except BrokenPipeError:
+        # the reader stopped early (`tinygrad-vg list | head -2`): nothing to say to anyone;
+        # stdout goes to devnull so that the interpreter's final flush does not fail again
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_BROKEN_PIPE
+    except BaseException as e:
+        if "tinygrad_vg.lab.progress" in sys.modules:   # a progress bar's line is ended first
+            sys.modules["tinygrad_vg.lab.progress"].end_line()
+        if debug:
+            traceback.print_exc()
+        if isinstance(e, UsageError):
+            _error(str(e))
+            return EXIT_USAGE
+        if isinstance(e, Failure):
+            _error(str(e))
+            return EXIT_FAILURE
+        if isinstance(e, KeyboardInterrupt):
+            command = next((a for a in argv if not a.startswith("-")), "")
+            resume = ("; the configurations already finished are kept, and the same command resumes "
+                      "after them") if command in ("run", "demo") else ""
+            print(f"{PROG}: interrupted{resume}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if isinstance(e, MemoryError):
+            _error("out of memory; choose smaller sizes (the estimate printed at the start is rough)")
+            return EXIT_FAILURE
+        if isinstance(e, OSError):
+            where = f" {e.filename}" if e.filename else ""
+            _error(f"cannot access{where}: {e.strerror or e}")
+            return EXIT_FAILURE
+        if not isinstance(e, Exception):
+            raise
+        _error(f"internal error: {type(e).__name__}: {e} (run again with --debug for the traceback)")
+        return EXIT_FAILURE

@@ -75,6 +75,42 @@ def _like(buffer: np.ndarray | None, data: np.ndarray) -> np.ndarray | None:
     return buffer.astype(data.dtype)
 
 
+# torch.optim flags that a state dict from torch may carry: accepted at these values (what
+# this package does), refused at any other.
+_TORCH_FLAGS = {"amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
+                "differentiable": False, "fused": None, "decoupled_weight_decay": False}
+
+
+def _split_state_dict(owner: str, state_dict: Any) -> tuple[list, dict]:
+    """(param_groups, state) of an optimizer state dict, after checking its layout."""
+    if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
+        keys = sorted(map(str, state_dict)) if isinstance(state_dict, dict) else type(state_dict).__name__
+        raise ValueError(f"{owner}: expected a dict with keys 'param_groups' and 'state' (from "
+                         f"optimizer.state_dict()), got {keys}")
+    groups, state = state_dict["param_groups"], state_dict["state"]
+    if not isinstance(groups, (list, tuple)) or not all(isinstance(g, dict) for g in groups):
+        raise ValueError(f"{owner}: 'param_groups' must be a list of dicts, got {type(groups).__name__}")
+    if not isinstance(state, dict):
+        raise ValueError(f"{owner}: 'state' must be a dict keyed by parameter index, got {type(state).__name__}")
+    return list(groups), state
+
+
+def _group_hyperparameters(owner: str, group: dict, current: dict[str, Any]) -> dict[str, Any]:
+    """The optimizer's hyperparameters from a parameter group; torch's extra flags are
+    accepted where they mean what this package does, other keys are refused."""
+    missing = sorted(set(current) - set(group))
+    if missing:
+        raise ValueError(f"{owner}: the parameter group has no {', '.join(missing)}")
+    for key, value in group.items():
+        if key in current or key == "params":
+            continue
+        if key in _TORCH_FLAGS and value == _TORCH_FLAGS[key]:
+            continue
+        raise ValueError(f"{owner}: the parameter group has {key}={value!r}, which this optimizer does not "
+                         "support")
+    return {key: group[key] for key in current}
+
+
 class Optimizer:
     """Base class: holds the parameters, zero_grad() clears their gradients."""
 
@@ -138,6 +174,90 @@ class Optimizer:
         return StepInBackward([p.register_post_accumulate_grad_hook(hook) for p in self.params
                                if p.requires_grad and p.is_leaf])
 
+    # ----- state dict (torch's layout) ------------------------------------------------
+    # A subclass names the entries of its per-parameter state (those an entry must have,
+    # and those it may have) and its hyperparameters (the constructor's keyword arguments).
+    _STATE_KEYS: tuple[str, ...] = ()
+    _REQUIRED_STATE_KEYS: tuple[str, ...] = ()
+
+    def _hyperparameters(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch.optim's layout: {"state": {index: {name: value}}, "param_groups": [{...hyper-
+        parameters, "params": [0, 1, ...]}]}, a parameter known by its index in the list the
+        optimizer was given. Arrays are copies, so later steps do not change a saved dict."""
+        state = {}
+        for i, p in enumerate(self.params):
+            if p in self.state:
+                state[i] = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in self.state[p].items()}
+        group = {**self._hyperparameters(), "params": list(range(len(self.params)))}
+        return {"state": state, "param_groups": [group]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Take the hyperparameters and per-parameter state of `state_dict` (as state_dict()
+        or torch.optim wrote it). Everything is checked first (the layout, the number of
+        parameters, each hyperparameter as the constructor checks it, each state entry's
+        name, shape and type); on any error nothing has changed."""
+        owner = f"{type(self).__name__}.load_state_dict"
+        groups, saved_state = _split_state_dict(owner, state_dict)
+        if len(groups) != 1:
+            raise ValueError(f"{owner}: the state dict has {len(groups)} parameter groups; this optimizer "
+                             "has one")
+        group = groups[0]
+        ids = group.get("params")
+        if not isinstance(ids, (list, tuple)) or len(ids) != len(self.params):
+            count = len(ids) if isinstance(ids, (list, tuple)) else repr(ids)
+            raise ValueError(f"{owner}: the state dict's parameter group has {count} parameters; this "
+                             f"optimizer has {len(self.params)}")
+        if not all(isinstance(i, (int, np.integer)) for i in ids) or len(set(map(int, ids))) != len(ids):
+            raise ValueError(f"{owner}: the parameter group's 'params' must be distinct integers, got {ids!r}")
+        hyper = _group_hyperparameters(owner, group, self._hyperparameters())
+        checked = type(self)(self.params, **hyper)   # the constructor's own checks; self is untouched
+        by_index = dict(zip((int(i) for i in ids), self.params))
+        new_state: dict[Tensor, dict[str, Any]] = {}
+        for index, entry in saved_state.items():
+            if not isinstance(index, (int, np.integer)) or int(index) not in by_index:
+                raise ValueError(f"{owner}: state entry {index!r} names no parameter of the group "
+                                 f"(its indices are {list(by_index)[:5]}{'...' if len(by_index) > 5 else ''})")
+            p = by_index[int(index)]
+            new_state[p] = self._checked_entry(owner, int(index), p, entry)
+        for name in hyper:
+            setattr(self, name, getattr(checked, name))
+        self.state = new_state
+
+    def _checked_entry(self, owner: str, index: int, p: Tensor, entry: Any) -> dict[str, Any]:
+        """One parameter's state, validated and converted: arrays of the parameter's shape in
+        its dtype (copies), "step" a non-negative int."""
+        if not isinstance(entry, dict):
+            raise ValueError(f"{owner}: state[{index}] is a {type(entry).__name__}, not a dict")
+        unknown = set(entry) - set(self._STATE_KEYS)
+        missing = set(self._REQUIRED_STATE_KEYS) - set(entry)
+        if unknown or missing:
+            raise ValueError(f"{owner}: state[{index}] has keys {sorted(map(str, entry))}; "
+                             f"{type(self).__name__} keeps {list(self._STATE_KEYS)}")
+        out: dict[str, Any] = {}
+        for key, value in entry.items():
+            if key == "step":
+                step = value.data if isinstance(value, Tensor) else value
+                step = step[()] if isinstance(step, np.ndarray) and step.ndim == 0 else step
+                if not _is_number(step) or step < 0 or step != int(step):
+                    raise ValueError(f"{owner}: state[{index}]['step'] must be a whole number >= 0, "
+                                     f"got {value!r}")
+                out[key] = int(step)
+                continue
+            if value is None and key == "momentum_buffer":   # torch's entry with momentum 0
+                continue
+            array = value.data if isinstance(value, Tensor) else value
+            if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
+                got = f"an array of dtype {array.dtype}" if isinstance(array, np.ndarray) else repr(array)
+                raise ValueError(f"{owner}: state[{index}][{key!r}] must be a float array, got {got}")
+            if array.shape != p.data.shape:
+                raise ValueError(f"{owner}: state[{index}][{key!r}] has shape {array.shape}; parameter "
+                                 f"{index} has shape {p.data.shape}")
+            out[key] = np.array(array, dtype=p.data.dtype, copy=True)
+        return out
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self.params)} parameters, {self.extra_repr()})"
 
@@ -172,6 +292,12 @@ class SGD(Optimizer):
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.dampening, self.nesterov = dampening, nesterov
 
+    _STATE_KEYS = ("momentum_buffer",)
+
+    def _hyperparameters(self) -> dict[str, Any]:
+        return {"lr": self.lr, "momentum": self.momentum, "dampening": self.dampening,
+                "weight_decay": self.weight_decay, "nesterov": self.nesterov}
+
     def _update(self, params: Iterable[Tensor]) -> None:
         """One kernel call (kernels.sgd_step) updates every parameter that has a gradient."""
         owners, arrays, grads = self._with_grads(params)
@@ -203,6 +329,11 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: betas must be two numbers in [0, 1); got {tuple(betas)}")
         super().__init__(params)
         self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
+
+    _STATE_KEYS = _REQUIRED_STATE_KEYS = ("step", "exp_avg", "exp_avg_sq")
+
+    def _hyperparameters(self) -> dict[str, Any]:
+        return {"lr": self.lr, "betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay}
 
     def _update(self, params: Iterable[Tensor]) -> None:
         """One kernel call (kernels.adam_step) updates every parameter that has a gradient."""

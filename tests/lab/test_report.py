@@ -1,19 +1,23 @@
-"""report.py: the summary table (terminal and HTML) and the one self-contained HTML page."""
+"""report.py: the summary table (terminal and HTML), the conclusions, and the one self-contained HTML page."""
 import base64
 import copy
+import html
 import json
 import re
 
 import pytest
 
 from tinygrad_vg.lab import run_experiment
-from tinygrad_vg.lab.report import CONFIG_FIELDS, format_table, summary_rows, write_report
+from tinygrad_vg.lab.report import (CONFIG_FIELDS, DamagedResults, NoResults, conclusion, format_table,
+                                    summary_rows, write_report)
 
 SMALL = {
     "seed-figure": dict(width=5, depth=4, batch=4, steps=2),
     "init": dict(inits=["standard", "orthogonal"], scales=[0.5, 2.0], width=5, depth=4, batch=4),
     "depth": dict(depths=[2, 5], kinds=["plain", "residual"], norms=["none", "batch"], width=5, batch=4),
     "recurrent": dict(T=10, hidden=4, input_size=3, batch=2, gate_biases=[0.0, 2.0]),
+    "activations": dict(activations=["sigmoid", "tanh", "relu"], width=5, depth=4, batch=4),
+    "learning-speed": dict(kinds=["plain", "residual"], width=5, depth=4, batch=4, steps=3),
 }
 
 
@@ -103,7 +107,7 @@ def test_report_is_self_contained_with_every_figure(results, tmp_path):
     page = page_path.read_text(encoding="utf-8")
 
     uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(uris) == len(pngs) == 3 + 1 + 1 + 1
+    assert len(uris) == len(pngs) == 3 + 1 + 1 + 1 + 1 + 1
     assert sorted(base64.b64decode(u) for u in uris) == sorted(pngs.values())
     # nothing external: no links, scripts, stylesheets or images from anywhere else
     assert not re.search(r"https?:", page)
@@ -131,7 +135,87 @@ def test_report_draws_missing_figures_without_touching_the_directory(results, tm
 
 
 def test_report_needs_results(tmp_path):
-    with pytest.raises(ValueError, match="no experiment JSON"):
+    with pytest.raises(NoResults, match="holds no experiment results"):
         write_report(tmp_path)
     with pytest.raises(ValueError, match="not a directory"):
         write_report(tmp_path / "missing")
+
+
+# ----- conclusions, captions, and what the page must not say ----------------------------
+@pytest.mark.parametrize("name", list(SMALL))
+def test_each_conclusion_is_one_sentence_of_the_numbers(results, name):
+    text = conclusion(results[name])
+    assert text.endswith(".") and text[0].isupper()
+    assert not re.search(r"\.\s+[A-Z]", text), text         # one sentence
+    assert re.search(r"\d", text) and "`" not in text and "None" not in text
+
+
+def test_the_depth_conclusion_follows_the_numbers(results):
+    data = copy.deepcopy(results["depth"])
+    deepest = max(r["depth"] for r in data["runs"])
+    for run in data["runs"]:
+        if run["kind"] == "plain" and run["depth"] == deepest:
+            run["log10_ratio_h"] = -7.25 if run["norm"] == "none" else 9.04
+    assert conclusion(data) == (f"Batch norm turns the plain net's vanishing into explosion: at depth {deepest} its "
+                                "gradient loses 7.2 decades without batch norm and gains 9.0 decades with it, so "
+                                "batch norm alone does not keep this net's gradient healthy at initialisation.")
+    for run in data["runs"]:
+        if run["kind"] == "plain" and run["depth"] == deepest:
+            run["log10_ratio_h"] = -7.25 if run["norm"] == "none" else -0.5
+    assert conclusion(data).endswith("without batch norm and loses 0.5 decades with it: batch norm keeps the "
+                                     "gradient closer to its size.")
+
+
+def test_the_activations_conclusion_names_the_largest_and_smallest_change(results):
+    data = copy.deepcopy(results["activations"])
+    for run, ratio in zip(data["runs"], [-2.0, 0.04, 3.25]):   # sigmoid, tanh, relu
+        run["log10_ratio_h"] = ratio
+    assert conclusion(data) == ("Over 4 layers the gradient of the relu net gains 3.2 decades, the largest change of "
+                                "the 3 activations, and that of the tanh net keeps its size, the smallest.")
+
+
+def test_the_recurrent_conclusion_names_the_best_gated_cell(results):
+    data = copy.deepcopy(results["recurrent"])
+    lstm = next(r for r in data["runs"] if r["cell"] == "lstm" and r["gate_bias"] == 2.0)
+    lstm["log10_ratio_h"] = 0.31
+    assert "the best gated cell, the lstm with gate bias +2, gains 0.3 decades" in conclusion(data)
+
+
+def test_the_page_has_no_placeholders_or_internal_labels_and_a_conclusion_per_section(results, tmp_path):
+    from tinygrad_vg.lab.plots import figure_files
+    write_results(results, tmp_path, SMALL)
+    for name in SMALL:   # stand-ins, so that the page does not draw them
+        for fig_name in figure_files(results[name]):
+            (tmp_path / fig_name).write_bytes(b"\x89PNG\r\n\x1a\n")
+    page = write_report(tmp_path).read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", " ", re.sub(r'src="[^"]*"', "", page.split("</style>")[1]))
+    assert "`" not in text and "{" not in text and not re.search(r"Seed 0\d\d", text)
+    assert page.count('<p class="conclusion">') == len(SMALL)
+    for name in SMALL:
+        section = page.split(f'<section id="{name}">')[1].split("</section>")[0]
+        assert html.escape(conclusion(results[name])) in section
+
+
+def test_heatmap_captions_say_which_colour_scales_differ():
+    from tinygrad_vg.lab.plots import CAPTIONS
+    for name in ("seed_figure_init.png", "seed_figure_trained.png"):
+        assert "own colour scale" in CAPTIONS[name] and "shared by every panel" in CAPTIONS[name] \
+            or "own colour scale" in CAPTIONS[name] and "the gradient colour scale is the one" in CAPTIONS[name]
+    assert "one log colour scale shared by every panel" in CAPTIONS["learning_speed.png"]
+
+
+# ----- damaged and foreign files ---------------------------------------------------------
+def test_a_damaged_file_stops_the_report_and_changes_nothing(results, tmp_path):
+    write_results(results, tmp_path, ["depth"])
+    (tmp_path / "report.html").write_text("the old report")
+    (tmp_path / "cut.json").write_text(json.dumps(results["init"])[:200])
+    (tmp_path / "odd.json").write_text('{"experiment": ["depth"], "runs": []}')
+    with pytest.raises(DamagedResults) as info:
+        write_report(tmp_path)
+    assert [name.split("/")[-1] for name, _ in info.value.damaged] == ["cut.json", "odd.json"]
+    assert "cut.json (not valid JSON" in str(info.value) and "its 'experiment' field is ['depth']" in str(info.value)
+    assert (tmp_path / "report.html").read_text() == "the old report"
+    named = []
+    page = write_report(tmp_path, skip_bad=True, on_skip=lambda name, why: named.append(name)).read_text()
+    assert [n.split("/")[-1] for n in named] == ["cut.json", "odd.json"]
+    assert "cut.json: not valid JSON" in page and '<section id="depth">' in page

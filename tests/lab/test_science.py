@@ -70,7 +70,28 @@ def test_bad_options_are_named():
         run_experiment("nope")
     with pytest.raises(ValueError, match=r"no option\(s\) \['widht'\]"):
         run_experiment("depth", widht=3)
-    with pytest.raises(ValueError, match="unknown kind 'dense'"):
+    with pytest.raises(ValueError, match="--kinds: unknown value 'dense'; accepted: plain, residual, highway"):
         run_experiment("depth", kinds=["dense"])
-    with pytest.raises(ValueError, match="unknown cell 'rnm'"):
+    with pytest.raises(ValueError, match="--cells: unknown value 'rnm'"):
         run_experiment("recurrent", cells=["rnm"])
+
+
+@pytest.mark.parametrize("name, options", [
+    ("depth", dict(depths=[150], kinds=["highway"], norms=["batch"])),
+    ("recurrent", dict(cells=["lstm"], T=300, gate_biases=[0.0])),
+    ("seed-figure", dict(kinds=["residual"], depth=100, steps=5)),
+])
+def test_the_memory_estimate_errs_high_but_within_4x(name, options):
+    """estimate_cost is what the CLI refuses sizes with: it must not say a run fits when it
+    does not, nor refuse runs four times too small."""
+    import tracemalloc
+
+    from tinygrad_vg.lab import estimate_cost
+    tracemalloc.start()
+    try:
+        run_experiment(name, **options)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    need, seconds = estimate_cost(name, options)
+    assert peak <= need <= 4 * peak and seconds > 0

@@ -1,7 +1,8 @@
 """The vanishing-gradient lab: probes that record per-layer activations and gradients,
 the seeds' experiments as seeded functions returning data, and their pictures."""
-from .experiments import EXPERIMENTS, experiment_options, measure_deep_net, run_experiment
+from .experiments import (EXPERIMENTS, OPTIONS, ResultStore, estimate_cost, experiment_options, measure_deep_net,
+                          run_experiment, validate_options)
 from .probes import Probe, fit_log10_slope, layer_summary, log10_ratio
 
-__all__ = ["EXPERIMENTS", "experiment_options", "measure_deep_net", "run_experiment", "Probe",
-           "fit_log10_slope", "layer_summary", "log10_ratio"]
+__all__ = ["EXPERIMENTS", "OPTIONS", "ResultStore", "estimate_cost", "validate_options", "experiment_options",
+           "measure_deep_net", "run_experiment", "Probe", "fit_log10_slope", "layer_summary", "log10_ratio"]

@@ -30,10 +30,13 @@ DPI = 100
 # What each file shows, for the report's captions.
 CAPTIONS = {
     "seed_figure_init.png": "At initialisation. Top row: the activations h_l of one input (sample 0) for each "
-                            "layer l (x) and unit (y). Bottom row: log10 |dL/dh_l| per unit on one colour "
-                            "scale shared by the three kinds, so the colours compare across columns.",
-    "seed_figure_trained.png": "The same after training. The gradient colour scale is the one of the "
-                               "initialisation figure, so the two figures compare too.",
+                            "layer l (x) and unit (y); each panel has its own colour scale (see its colour "
+                            "bar), so compare the patterns within a panel, not the colours across panels. "
+                            "Bottom row: log10 |dL/dh_l| per unit on one colour scale shared by every panel, "
+                            "so these colours do compare across columns.",
+    "seed_figure_trained.png": "The same after training. The activation panels again each have their own colour "
+                               "scale; the gradient colour scale is the one of the initialisation figure, so "
+                               "the gradient panels of the two figures compare too.",
     "seed_figure_grad_norms.png": "||dL/dh_l|| (whole batch) against layer for each kind: solid at "
                                   "initialisation, dashed after training. A line falling to the left is a "
                                   "gradient vanishing toward the input.",
@@ -49,8 +52,8 @@ CAPTIONS = {
     "recurrent.png": "||dL/dh_t|| against time step t with the loss on the last step, for each cell "
                      "(colour) and forget/update gate bias (line style).",
     "learning_speed.png": "The size of each layer's weight update relative to the weight, ||dW_l|| / ||W_l||, "
-                          "at every training step (heatmaps, log colour scale) and averaged over steps "
-                          "(right).",
+                          "at every training step (heatmaps on one log colour scale shared by every panel, so "
+                          "colours compare across panels) and averaged over steps (right).",
 }
 
 # One colour per kind / cell / activation, the same in every figure.
@@ -76,8 +79,11 @@ def _figure(width: float, height: float, layout: str | None = "constrained") -> 
 
 
 def _save(fig: Any, out_dir: Path, name: str) -> Path:
+    """Write the PNG atomically: a full disk or an interrupt leaves the old figure whole."""
+    from ..io import atomic_write
     path = out_dir / name
-    fig.savefig(path, dpi=DPI)
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, dpi=DPI, format="png")
     return path
 
 

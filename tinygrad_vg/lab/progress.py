@@ -7,6 +7,17 @@ import sys
 import time
 
 
+_open: list[Progress] = []   # bars drawn and not closed: their line has no newline yet
+
+
+def end_line() -> None:
+    """End a bar's unfinished line (before an error message, so it gets a line of its own)."""
+    if _open:
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+        _open.clear()
+
+
 class Progress:
     def __init__(self, total: int, label: str, enabled: bool = True, width: int = 30) -> None:
         self.total, self.label, self.width = max(int(total), 1), label, width
@@ -23,9 +34,13 @@ class Progress:
         bar = "#" * filled + "-" * (self.width - filled)
         sys.stderr.write(f"\r{self.label} [{bar}] {self.done}/{self.total} {note[:30]:<30}")
         sys.stderr.flush()
+        if not self.drawn:
+            _open.append(self)
         self.drawn = True
 
     def close(self) -> None:
+        if self in _open:
+            _open.remove(self)
         if self.drawn:
             elapsed = time.monotonic() - self.start
             sys.stderr.write(f"\r{self.label} done in {elapsed:.1f} s{' ' * (self.width + 30)}\n")

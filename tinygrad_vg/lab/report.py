@@ -9,8 +9,15 @@ Design: the page has no external resources at all (figures are PNGs embedded as
 base64 data URIs, CSS is inline), so it can be mailed or opened offline. Figures are
 taken from the directory when the CLI wrote them next to the JSON (NAME.json with its
 PNGs, not older than the JSON); otherwise they are drawn into a temporary directory,
-so writing a report never changes anything in the directory but report.html. The
-same `summary_rows` feeds the HTML table and the terminal table, so the two agree.
+so writing a report never changes anything in the directory but report.html, which is
+written atomically. The same `summary_rows` feeds the HTML table and the terminal table,
+so the two agree. Each section ends with its conclusion in one sentence, computed from
+the numbers (`conclusion`), never written ahead of the measurement.
+
+A file in the directory is an experiment result (read), something else (valid JSON
+that is not a result: skipped, and named), or damaged (unreadable, not JSON, or a result
+whose fields have the wrong types: the report stops with DamagedResults naming it,
+unless skip_bad, which skips and names it).
 """
 from __future__ import annotations
 
@@ -21,9 +28,12 @@ import json
 import math
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-__all__ = ["write_report", "summary_rows", "format_table", "CONFIG_FIELDS"]
+from ..io import atomic_write
+
+__all__ = ["write_report", "summary_rows", "format_table", "conclusion", "read_results", "DamagedResults",
+           "NoResults", "CONFIG_FIELDS"]
 
 # Configuration columns, in this order, when any run has them.
 CONFIG_FIELDS = ("kind", "cell", "phase", "activation", "init", "scale", "norm", "gate_bias", "depth", "T",
@@ -59,6 +69,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr:nth-child(even) td { background: #fafafa; }
 table.options td:first-child { font-family: ui-monospace, Menlo, Consolas, monospace; }
 .note { color: #8a4b00; }
+.conclusion { background: #f5f7fa; border-left: 4px solid #2e7d32; padding: 0.5em 1em; }
 nav ul { columns: 2; }
 """
 
@@ -148,15 +159,202 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(out)
 
 
-# ----- page ----------------------------------------------------------------------
-def _load(path: Path) -> tuple[dict | None, str | None]:
+# ----- conclusions: one sentence per experiment, from its numbers ------------------------
+def _change(decades: float | None) -> str:
+    """'loses 4.9 decades', 'gains 0.5 decades', 'keeps its size', or 'underflows to 0'."""
+    if decades is None:
+        return "underflows to 0"
+    if abs(decades) < 0.05:
+        return "keeps its size"
+    word = "gains" if decades > 0 else "loses"
+    return f"{word} {abs(decades):.1f} decade{'' if f'{abs(decades):.1f}' == '1.0' else 's'}"
+
+
+def _listing(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _ratio(run: dict) -> float | None:
+    value = run.get("log10_ratio_h")
+    return value if _is_number(value) else None
+
+
+def _conclude_seed_figure(runs: list[dict]) -> str:
+    parts = []
+    for kind in dict.fromkeys(r.get("kind") for r in runs):
+        phases = [f"{_change(_ratio(r))} " + ("at initialisation" if r.get("phase") == "init"
+                                              else f"after {r.get('steps')} SGD steps")
+                  for r in runs if r.get("kind") == kind]
+        parts.append(f"the {kind} net's gradient {_listing(phases)}")
+    return f"Between the last and the first of {runs[0].get('depth')} blocks, {_listing(parts)}."
+
+
+def _conclude_activations(runs: list[dict]) -> str:
+    measured = [r for r in runs if _ratio(r) is not None]
+    if not measured:
+        return "Every activation's gradient underflowed to 0, so no ratio could be measured."
+    most = max(measured, key=lambda r: abs(_ratio(r)))
+    least = min(measured, key=lambda r: abs(_ratio(r)))
+    lost = [r["activation"] for r in runs if _ratio(r) is None]
+    tail = f", and the {_listing(lost)} net's gradient underflows to 0" if lost else ""
+    return (f"Over {runs[0].get('depth')} layers the gradient of the {most['activation']} net "
+            f"{_change(_ratio(most))}, the largest change of the {len(runs)} activations, and that of the "
+            f"{least['activation']} net {_change(_ratio(least))}, the smallest{tail}.")
+
+
+def _conclude_init(runs: list[dict]) -> str:
+    parts = []
+    tanh = [r for r in runs if r.get("predicted_log10_gain_per_layer") is None and _ratio(r) is not None]
+    if tanh:
+        best = min(tanh, key=lambda r: abs(_ratio(r)))
+        worst = max(tanh, key=lambda r: abs(_ratio(r)))
+        parts.append(f"in the {tanh[0].get('activation')} net the gradient {_change(_ratio(best))} with "
+                     f"{best['init']} init, the smallest change, and {_change(_ratio(worst))} with {worst['init']} "
+                     "init, the largest")
+    linear = [r for r in runs if _is_number(r.get("predicted_log10_gain_per_layer"))
+              and _is_number(r.get("log10_gain_per_layer"))]
+    if linear:
+        gap = max(abs(r["log10_gain_per_layer"] - r["predicted_log10_gain_per_layer"]) for r in linear)
+        parts.append(f"in the deep linear net the measured gain per layer is within {gap:.3f} decades of "
+                     f"log10(s) for all {len(linear)} scales")
+    text = "; ".join(parts) or "no ratio could be measured (every gradient underflowed to 0)"
+    return text[0].upper() + text[1:] + "."
+
+
+def _conclude_depth(runs: list[dict]) -> str:
+    def at(kind: str, norm: str, depth: int) -> float | None:
+        return next((_ratio(r) for r in runs if (r.get("kind"), r.get("norm"), r.get("depth")) == (kind, norm, depth)),
+                    None)
+    depths = sorted({r["depth"] for r in runs if _is_number(r.get("depth"))})
+    kinds = list(dict.fromkeys(r.get("kind") for r in runs))
+    plain_both = [d for d in depths if at("plain", "none", d) is not None and at("plain", "batch", d) is not None]
+    if plain_both:
+        d = plain_both[-1]
+        without, with_bn = at("plain", "none", d), at("plain", "batch", d)
+        if without < -1 and with_bn > 1:
+            return (f"Batch norm turns the plain net's vanishing into explosion: at depth {d} its gradient "
+                    f"{_change(without)} without batch norm and {_change(with_bn)} with it, so batch norm alone "
+                    f"does not keep this net's gradient healthy at initialisation.")
+        verdict = "keeps the gradient closer to its size" if abs(with_bn) < abs(without) else \
+            "does not keep the gradient closer to its size"
+        return (f"At depth {d} the plain net's gradient {_change(without)} without batch norm and {_change(with_bn)} "
+                f"with it: batch norm {verdict}.")
+    deepest = depths[-1] if depths else None
+    parts = [f"the {k} net's {_change(at(k, 'none', deepest))}" for k in kinds
+             if any(r.get("kind") == k and r.get("norm") == "none" for r in runs)]
+    if not parts:
+        parts = [f"the {k} net's {_change(next(_ratio(r) for r in runs if r.get('kind') == k))}" for k in kinds]
+    return f"At depth {deepest}, between the last and the first block, {_listing(parts)}.".replace(
+        "net's ", "net's gradient ", 1)
+
+
+def _conclude_recurrent(runs: list[dict]) -> str:
+    T = runs[0].get("T")
+    rnn = [r for r in runs if r.get("cell") == "rnn"]
+    gated = [r for r in runs if r.get("cell") != "rnn"]
+    parts = []
+    if rnn:
+        parts.append(f"the vanilla RNN's gradient {_change(_ratio(rnn[0]))}")
+    if gated:
+        best = max(gated, key=lambda r: -math.inf if _ratio(r) is None else _ratio(r))
+        worst = min(gated, key=lambda r: math.inf if _ratio(r) is None else _ratio(r))
+        parts.append(f"the best gated cell, the {best['cell']} with gate bias {best.get('gate_bias'):+g}, "
+                     f"{_change(_ratio(best))}")
+        if worst is not best:
+            parts.append(f"the worst, the {worst['cell']} with gate bias {worst.get('gate_bias'):+g}, "
+                         f"{_change(_ratio(worst))}")
+    return f"Over {T} time steps {_listing(parts)}."
+
+
+def _conclude_learning_speed(runs: list[dict]) -> str:
+    parts = []
+    for run in runs:
+        speed = [v for v in run.get("mean_update_ratio") or [] if _is_number(v)]
+        if len(speed) < 2 or speed[0] <= 0 or speed[-1] <= 0:
+            continue
+        factor = speed[-1] / speed[0]
+        how = f"{factor:.1f} times less" if factor >= 1 else f"{1 / factor:.1f} times more"
+        parts.append(f"in the {run['kind']} net the first layer's weights move {how} per step than the last "
+                     "layer's")
+    if not parts:
+        return "No layer's update could be measured."
+    text = _listing(parts) + f", on average over {runs[0].get('steps')} SGD steps."
+    return text[0].upper() + text[1:]
+
+
+CONCLUSIONS: dict[str, Callable[[list[dict]], str]] = {
+    "seed-figure": _conclude_seed_figure, "activations": _conclude_activations, "init": _conclude_init,
+    "depth": _conclude_depth, "recurrent": _conclude_recurrent, "learning-speed": _conclude_learning_speed,
+}
+
+
+def conclusion(data: dict) -> str | None:
+    """What an experiment's numbers say, in one sentence (None for an unknown experiment or no
+    runs). Computed here, from the runs, so it changes when the numbers do."""
+    runs = data.get("runs") or []
+    conclude = CONCLUSIONS.get(data.get("experiment"))
+    if not conclude or not runs:
+        return None
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        return None, f"{path.name}: not readable as JSON ({e})"
-    if not isinstance(data, dict) or "experiment" not in data or not isinstance(data.get("runs"), list):
-        return None, f"{path.name}: not an experiment result (no 'experiment' and 'runs'); skipped"
-    return data, None
+        return conclude(runs)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:   # runs without the fields
+        return f"No conclusion: the runs lack what it is computed from ({type(e).__name__}: {e})."
+
+
+# ----- reading the directory -------------------------------------------------------
+class DamagedResults(ValueError):
+    """Result files that cannot be read as results; the message names each and why."""
+
+    def __init__(self, damaged: list[tuple[str, str]]) -> None:
+        self.damaged = damaged
+        if len(damaged) == 1:
+            message = f"{damaged[0][0]} is damaged: {damaged[0][1]}"
+        else:
+            message = f"{len(damaged)} result files are damaged: " + "; ".join(f"{n} ({w})" for n, w in damaged)
+        super().__init__(message)
+
+
+class NoResults(ValueError):
+    """A directory without a single experiment result."""
+
+
+def _load(path: Path) -> tuple[dict | None, str | None, bool]:
+    """(data, None, False) for a result; (None, why, damaged) otherwise: damaged when the
+    file cannot be read or parsed or claims to be a result with fields of the wrong type,
+    not damaged when it is valid JSON of something else (it is skipped, and named)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        return None, f"cannot be read ({e.strerror or e})", True
+    except UnicodeDecodeError:
+        return None, "not a text file", True
+    except ValueError as e:
+        size = path.stat().st_size
+        return None, f"not valid JSON ({e}; the file has {size} bytes: truncated?)", True
+    if not isinstance(data, dict) or "experiment" not in data:
+        return None, "not an experiment result (valid JSON without an 'experiment' field)", False
+    if not isinstance(data["experiment"], str) or not data["experiment"]:
+        return None, f"its 'experiment' field is {data['experiment']!r}, not an experiment name", True
+    runs = data.get("runs")
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        return None, "its 'runs' field is not a list of runs", True
+    if not isinstance(data.get("options", {}), dict):
+        return None, "its 'options' field is not a dict of options", True
+    return data, None, False
+
+
+def read_results(directory: str | Path) -> tuple[list[tuple[Path, dict]], list[tuple[str, str]],
+                                                   list[tuple[str, str]]]:
+    """(results as (path, data), skipped as (file name, why), damaged as (file name, why))
+    of every *.json in directory, in file name order."""
+    loaded, skipped, damaged = [], [], []
+    for path in sorted(Path(directory).glob("*.json")):
+        data, why, is_damaged = _load(path)
+        if data is not None:
+            loaded.append((path, data))
+        else:
+            (damaged if is_damaged else skipped).append((str(path), why))
+    return loaded, skipped, damaged
 
 
 def _experiment_order() -> list[str]:
@@ -242,26 +440,35 @@ def _section(path: Path, data: dict, figures: list[tuple[str, bytes]], note: str
     headers, rows = summary_rows(data)
     parts.append("<h3>Summary</h3>")
     parts.append(_html_table(headers, rows))
+    sentence = conclusion(data)
+    if sentence:
+        parts.append(f'<p class="conclusion"><b>Conclusion.</b> {html.escape(sentence)}</p>')
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def write_report(directory: str | Path) -> Path:
-    """Read every *.json experiment result in `directory` and write directory/report.html:
-    one self-contained page with each experiment's options, figures and summary table."""
+def write_report(directory: str | Path, skip_bad: bool = False,
+                 on_skip: Callable[[str, str], None] | None = None) -> Path:
+    """Read every *.json experiment result in `directory` and write directory/report.html
+    (atomically): one self-contained page with each experiment's options, figures, summary
+    table and conclusion. A damaged file raises DamagedResults (nothing is written) unless
+    skip_bad; every file left out is named on the page and passed to on_skip(name, why)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ValueError(f"{directory} is not a directory")
     order = _experiment_order()
-    loaded, notes = [], []
-    for path in sorted(directory.glob("*.json")):
-        data, note = _load(path)
-        if data is None:
-            notes.append(note)
-        else:
-            loaded.append((path, data))
+    loaded, skipped, damaged = read_results(directory)
+    if damaged and not skip_bad:
+        raise DamagedResults(damaged)
+    left_out = damaged + skipped
     if not loaded:
-        raise ValueError(f"{directory} holds no experiment JSON files; run `tinygrad-vg run ...` first")
+        found = f" (left out: {'; '.join(f'{n}: {w}' for n, w in left_out)})" if left_out else ""
+        raise NoResults(f"{directory} holds no experiment results{found}; run `tinygrad-vg run EXPERIMENT "
+                        f"--out {directory}` first")
+    for name, why in left_out:
+        if on_skip:
+            on_skip(name, why)
+    notes = [f"{name}: {why}; left out of this report" for name, why in left_out]
     loaded.sort(key=lambda pd: (order.index(pd[1]["experiment"]) if pd[1]["experiment"] in order else len(order),
                                 pd[0].name))
     sections = []
@@ -292,5 +499,6 @@ def write_report(directory: str | Path) -> Path:
 </html>
 """
     out = directory / "report.html"
-    out.write_text(page, encoding="utf-8")
+    with atomic_write(out, "w", encoding="utf-8") as f:
+        f.write(page)
     return out
