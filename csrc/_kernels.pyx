@@ -785,14 +785,14 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps
 
 def lock_arrays(arrays, who, dict held):
     """Make each array, and each array it is a view of, read-only, counting the locks in
-    `held` (id -> [array, count, who]); arrays read-only already and not in `held` are left
-    alone. Returns the arrays this call counted, bases before their views."""
+    `held` (id -> [array, count, who, views waiting for it]); arrays read-only already and
+    not in `held` are left alone. Returns the arrays this call counted, bases first."""
     cdef list chain = [], locked = []
     cdef Py_ssize_t i
     cdef cnp.ndarray arr
     cdef list entry
     for a in arrays:
-        while type(a) is np.ndarray:
+        while cnp.PyArray_Check(a):   # LockedArray views too
             chain.append(a)
             a = a.base
     for i in range(len(chain) - 1, -1, -1):
@@ -802,7 +802,7 @@ def lock_arrays(arrays, who, dict held):
             entry[1] += 1
         elif cnp.PyArray_ISWRITEABLE(arr):
             cnp.PyArray_CLEARFLAGS(arr, cnp.NPY_ARRAY_WRITEABLE)
-            held[id(arr)] = [arr, 1, who]
+            held[id(arr)] = [arr, 1, who, None]
         else:
             continue
         locked.append(arr)
@@ -810,22 +810,32 @@ def lock_arrays(arrays, who, dict held):
 
 
 def release_arrays(list arrays, dict held):
-    """Undo lock_arrays: count each lock down; at zero the array is writeable again, unless
-    an array it is a view of is still read-only (numpy's rule for views)."""
-    cdef cnp.ndarray arr
+    """Undo lock_arrays: count each lock down; at zero the array is writeable again, or, if
+    an array it is a view of is still locked, once that one is released (numpy makes a
+    view writeable only while what it views is)."""
     cdef list entry
-    cdef object base
     for a in arrays:
-        arr = <cnp.ndarray> a
-        entry = held[id(arr)]
+        entry = held[id(a)]
         entry[1] -= 1
-        if entry[1]:
-            continue
-        del held[id(arr)]
-        base = a.base
-        while type(base) is np.ndarray:
-            if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray> base):
-                break
-            base = base.base
-        else:
-            cnp.PyArray_ENABLEFLAGS(arr, cnp.NPY_ARRAY_WRITEABLE)
+        if not entry[1]:
+            del held[id(a)]
+            _reopen(a, entry[3], held)
+
+
+cdef void _reopen(object a, object waiting, dict held) except *:
+    """a writeable again, then the views that waited for it; or a waits for a locked base."""
+    cdef object base = a.base
+    while cnp.PyArray_Check(base):
+        if id(base) in held:
+            entry = held[id(base)]
+            if entry[3] is None:
+                entry[3] = []
+            entry[3].append(a)
+            return
+        if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray> base):
+            return   # read-only, and not by us: a stays read-only too
+        base = base.base
+    cnp.PyArray_ENABLEFLAGS(<cnp.ndarray> a, cnp.NPY_ARRAY_WRITEABLE)
+    if waiting is not None:
+        for view in waiting:
+            _reopen(view, None, held)

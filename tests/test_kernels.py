@@ -842,8 +842,7 @@ def test_locking_kernels_match_their_twins(compiled_kernels):
     assert compiled == reference
     assert compiled[0] == ("lock view, other, frozen", [4, 2, 0, 1], [False, False, False, False, False],
                            [(0, 1), (1, 1), (2, 1), (4, 1)])
+    # the view cannot be writeable while its base is locked: it waits for the base's release
     assert compiled[2][2] == [False, False, True, False, True]
-    # the view could not be made writeable while its base was locked, and stays read-only
-    # (a refusal to write later, never a wrong number); arrays locked again are released again
-    assert compiled[3][2] == [True, False, True, False, True]
-    assert compiled[-1] == ("released", None, [True, False, True, False, True], [])
+    assert compiled[3][2] == [True, True, True, False, True]
+    assert compiled[-1] == ("released", None, [True, True, True, False, True], [])

@@ -378,3 +378,94 @@ def test_mse_loss_of_empty_inputs():
     assert np.isnan(loss.item())
     loss.backward()
     assert pred.grad.shape == (0, 2)
+
+
+# ----- found in review: holes in the locking, each closed ------------------------------------------
+def test_a_copy_of_locked_data_is_a_plain_array_that_locks_like_any_other():
+    x, w = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    first = (x * w).sum()
+    copy = w.data.copy()
+    assert type(copy) is np.ndarray and copy.flags.writeable
+    assert repr(w.data) == "array([3., 4.])"     # a learner sees an array, not the view's class
+    w.data = w.data.copy()
+    first.backward()
+    x.grad = None
+    loss = (x * w).sum()
+    with pytest.raises(tg.LockedError):
+        w.data[:] = 100.0
+    loss.backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 4.0])
+
+
+def test_a_checkpoint_locks_what_its_function_captures():
+    w, x = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    opt = optim.SGD([w], lr=1.0)
+    y = tg.checkpoint(lambda a: (a * w).sum(), x)      # w captured, not passed as params=
+    w.grad = np.ones(2)
+    with pytest.raises(tg.LockedError, match="the Checkpoint node"):
+        opt.step()
+    m = np.ones(2)
+    mask = tg.Tensor(m)
+    z = tg.checkpoint(lambda a: (a * mask).sum(), x)   # a numpy array captured through a Tensor
+    with pytest.raises(ValueError, match="read-only"):
+        m[:] = 0.0
+    (y + z).backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 3.0])
+    assert not locking.held
+
+
+def test_a_parameter_that_views_a_shared_buffer_is_writeable_after_backward():
+    flat = np.random.default_rng(0).normal(size=8)
+    w = tg.Tensor(flat[:6].reshape(2, 3), requires_grad=True)
+    b = tg.Tensor(flat[6:], requires_grad=True)
+    opt = optim.SGD([w, b], lr=0.1)
+    loss = ((tg.Tensor(np.ones((4, 3))) @ w.T) * b).tanh().sum()
+    loss.backward()
+    del loss
+    opt.step()
+    assert not locking.held and w.data.flags.writeable and b.data.flags.writeable
+
+
+def test_the_numpy_twins_do_not_deadlock_when_the_garbage_collector_drops_a_graph(tmp_path):
+    script = tmp_path / "gc_in_lock.py"
+    script.write_text(
+        "import gc, random, numpy as np, tinygrad_vg as tg\n"
+        "x = tg.Tensor(np.ones(3), requires_grad=True)\n"
+        "class Holder: pass\n"
+        "random.seed(0)\n"
+        "for i in range(3000):\n"
+        "    gc.set_threshold(random.randint(2, 40))\n"
+        "    h = Holder(); h.self = h; h.out = x.tanh(); del h\n"
+        "    y = x * x\n"
+        "print('done')\n")
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "TINYGRAD_VG_BACKEND": "numpy"}
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "done", result.stderr[-2000:]
+
+
+def test_a_failed_backward_unlocks_its_graph_even_while_the_error_is_kept():
+    w = leaf([1.0, -1.0])
+    opt = optim.SGD([w], lr=0.1)
+    x = tg.Tensor([0.0, -2.0])
+    with pytest.raises(FloatingPointError) as kept, np.errstate(divide="ignore"):   # kept, as a REPL does
+        with tg.detect_anomaly():
+            (x * w).sqrt().sum().backward()
+    loss = ((x * w) ** 2).sum()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()      # the failed graph no longer locks w
+    assert kept.value is not None and not locking.held
+
+
+def test_index_arrays_are_copied_so_a_later_change_does_not_move_the_gradient():
+    x = leaf(np.arange(6.0).reshape(3, 2))
+    idx = np.array([0, 1])
+    y = x[idx, 0]
+    idx[:] = 2
+    z = x[idx]
+    idx[:] = 0
+    (y.sum() + z.sum()).backward()
+    np.testing.assert_array_equal(x.grad, [[1.0, 0.0], [1.0, 0.0], [2.0, 2.0]])

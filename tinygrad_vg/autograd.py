@@ -69,11 +69,8 @@ class Function:
     inputs: tuple | None       # per input: the Tensor if it is a leaf, else an Edge
     needs_grad: tuple
 
-    def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray:
-        raise NotImplementedError
-
-    def backward(self, grad_out: np.ndarray) -> tuple:
-        raise NotImplementedError
+    def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray: raise NotImplementedError
+    def backward(self, grad_out: np.ndarray) -> tuple: raise NotImplementedError
 
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Any:
@@ -225,17 +222,22 @@ def backward(root: Any, seed: np.ndarray, retain_graph: bool = False) -> None:
         with _grad_mutex:
             return deliver(leaves, id(root))
     nodes = collect(root.node)
-    early = LastUse.of(nodes)        # None unless a leaf has post-accumulate hooks
-    for node, grad_out, input_grads in walk(nodes, {root.node: seed}, leaves, free=not retain_graph):
-        if node.retained is not None and node.retained() is not None:
-            node.retained()._accumulate(grad_out)
-        done = early.done(node) if early is not None else ()
-        if not retain_graph:
+    order, early = list(nodes), LastUse.of(nodes)   # early: None unless a leaf has post hooks
+    try:
+        for node, grad_out, input_grads in walk(nodes, {root.node: seed}, leaves, free=not retain_graph):
+            if node.retained is not None and node.retained() is not None:
+                node.retained()._accumulate(grad_out)
+            done = early.done(node) if early is not None else ()
+            if not retain_graph:
+                node.release()
+            del input_grads              # this frame holds no leaf's gradient either
+            for key in done:
+                with _grad_mutex:
+                    deliver(leaves, key)
+    except BaseException:   # the graph is spent: unlock it, though the traceback may keep it
+        for node in order if not retain_graph else ():
             node.release()
-        del input_grads              # this frame holds no leaf's gradient either
-        for key in done:
-            with _grad_mutex:
-                deliver(leaves, key)
+        raise
     seed = grad_out = None
     with _grad_mutex:                # .grad of leaves shared with backward in other threads
         for key in reversed(list(leaves)):

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from .autograd import Function, collect
-from .grad_mode import enable_grad, no_grad
+from .grad_mode import enable_grad, no_grad, state
 from .tensor import Tensor
 
 __all__ = ["checkpoint", "Checkpoint", "segment_count", "split_evenly"]
@@ -42,16 +42,25 @@ class Checkpoint(Function):
         # (positions `made`): fn's rerun needs that input's value, so it is saved here
         self.saved_inputs = {i: _own(arrays[i]) for i in made}
         self.random = _random_state(rngs)
-        with no_grad():
-            out = fn(*[Tensor._from_op(a) for a in arrays[:n_inputs]])
+        ins = [self.saved_inputs.get(i, a) for i, a in enumerate(arrays[:n_inputs])]
+        outer, state.reads = state.reads, _Reads(ins + list(arrays[n_inputs:]))   # locked as inputs
+        try:
+            with no_grad():
+                out = fn(*[Tensor._from_op(a) for a in ins])
+        finally:
+            reads, state.reads = state.reads, outer
+        if outer is not None:   # a checkpoint inside another's function: the outer one reads these too
+            outer.seen(list(reads.arrays.values()), None)
+        self.reads = list(reads.arrays.values())
         if not isinstance(out, Tensor):
             raise TypeError(f"checkpoint: fn must return one Tensor, got {type(out).__name__}")
         self.out_shape, self.out_dtype = out._data.shape, out._data.dtype
         return out._data
 
     def arrays_to_lock(self):
-        """fn's rerun reads the saved inputs, and the leaf inputs and params as they are then."""
-        return [*self.saved_inputs.values(), *(t._data for t in self.inputs if t.node is None)]
+        """fn's rerun reads the saved inputs, the leaf inputs and params, and whatever else fn
+        read that it did not make (tensors and arrays it captured) as they are then."""
+        return [*self.saved_inputs.values(), *(t._data for t in self.inputs if t.node is None), *self.reads]
 
     def saved_arrays(self) -> dict:
         return {f"input{i}": a for i, a in getattr(self, "saved_inputs", {}).items()}
@@ -93,6 +102,22 @@ class Checkpoint(Function):
         raise RuntimeError("a checkpoint node is backpropagated through expand()")
 
 
+class _Reads:
+    """The arrays a checkpointed function's ops read that the function did not make itself:
+    what its rerun in backward depends on besides its inputs (Tensor._op reports each op)."""
+
+    def __init__(self, inputs: list) -> None:
+        self.made = {id(a) for a in inputs}   # the inputs are locked as the node's inputs
+        self.arrays: dict[int, np.ndarray] = {}
+
+    def seen(self, arrays: list, out: Any) -> None:
+        for a in arrays:
+            if id(a) not in self.made:
+                self.arrays[id(a)] = a
+        if out is not None:
+            self.made.add(id(out))
+
+
 class _Pass(Function):
     """y = x;  grad_x = grad_out"""
     float_only = False
@@ -120,8 +145,8 @@ def _replayed(random: tuple, rngs: tuple) -> Iterator[None]:
         yield
     finally:
         np.random.set_state(now[0])
-        for g, state in zip(rngs, now[1]):
-            g.bit_generator.state = state
+        for g, later in zip(rngs, now[1]):
+            g.bit_generator.state = later
 
 
 def _name(fn: Any) -> str:

@@ -20,6 +20,7 @@ class _ThreadState(threading.local):
     def __init__(self) -> None:
         self.grad_enabled = True
         self.anomaly = False
+        self.reads = None   # while a checkpoint runs its function: what the ops read (checkpoint.py)
 
 
 state = _ThreadState()

@@ -51,7 +51,7 @@ _pair = _args.pair
 
 # ---------------------------------------------------------------- numpy twins
 
-_LOCKING_MUTEX = threading.Lock()   # lock_arrays/release_arrays: backward may run in threads
+_LOCKING_MUTEX = threading.RLock()   # lock_arrays/release_arrays: backward may run in threads
 
 
 class numpy_kernels:
@@ -211,54 +211,59 @@ class numpy_kernels:
 
     @staticmethod
     def lock_arrays(arrays: Any, who: tuple, held: dict) -> list:
-        """Memory locking (locking.py), in one call per recorded node: lock each
-        array and each array it is a view of, counting the locks in `held` (id -> [array, count,
-        who]); arrays read-only already and not in `held` are left alone. Returns the arrays it
-        counted, bases before their views (numpy makes a view writeable only after its base).
-        The compiled kernel is atomic under the GIL; this twin takes a lock for threads."""
+        """Memory locking (locking.py), in one call per recorded node: lock each array and
+        each array it is a view of, counting the locks in `held` (id -> [array, count, who,
+        views waiting for it]); arrays read-only already and not in `held` are left alone.
+        Returns the arrays it counted, bases before their views (numpy makes a view
+        writeable only after its base). The compiled kernel is atomic under the GIL; this
+        twin takes a re-entrant lock (a node dropped by the garbage collector during a call
+        releases its arrays from within it)."""
         with _LOCKING_MUTEX:
-            return numpy_kernels._lock_arrays(arrays, who, held)
-
-    @staticmethod
-    def _lock_arrays(arrays: Any, who: tuple, held: dict) -> list:
-        chain = []
-        for a in arrays:
-            while type(a) is np.ndarray:   # the array, then what it is a view of
-                chain.append(a)
-                a = a.base
-        locked = []
-        for a in reversed(chain):
-            entry = held.get(id(a))
-            if entry is not None:
-                entry[1] += 1
-            elif a.flags.writeable:
-                a.flags.writeable = False
-                held[id(a)] = [a, 1, who]
-            else:
-                continue
-            locked.append(a)
-        return locked
+            chain = []
+            for a in arrays:
+                while isinstance(a, np.ndarray):   # the array, then what it is a view of
+                    chain.append(a)
+                    a = a.base
+            locked = []
+            for a in reversed(chain):
+                entry = held.get(id(a))
+                if entry is not None:
+                    entry[1] += 1
+                elif a.flags.writeable:
+                    a.flags.writeable = False
+                    held[id(a)] = [a, 1, who, None]
+                else:
+                    continue
+                locked.append(a)
+            return locked
 
     @staticmethod
     def release_arrays(arrays: list, held: dict) -> None:
-        """Undo lock_arrays: count each lock down; at zero the array is writeable
-        again, unless an array it is a view of is still read-only (locked by another node)."""
+        """Undo lock_arrays: count each lock down; at zero the array is writeable again, or,
+        if an array it is a view of is still locked, once that one is released."""
         with _LOCKING_MUTEX:
-            numpy_kernels._release_arrays(arrays, held)
+            for a in arrays:
+                entry = held[id(a)]
+                entry[1] -= 1
+                if not entry[1]:
+                    del held[id(a)]
+                    _reopen(a, entry[3], held)
 
-    @staticmethod
-    def _release_arrays(arrays: list, held: dict) -> None:
-        for a in arrays:
-            entry = held[id(a)]
-            entry[1] -= 1
-            if entry[1]:
-                continue
-            del held[id(a)]
-            base = a.base
-            while type(base) is np.ndarray and base.flags.writeable:
-                base = base.base
-            if type(base) is not np.ndarray:   # every array it is a view of is writeable
-                a.flags.writeable = True
+
+def _reopen(a: np.ndarray, waiting: list | None, held: dict) -> None:
+    """a writeable again, then the views that waited for it; or a waits for a locked base."""
+    base = a.base
+    while isinstance(base, np.ndarray):
+        if id(base) in held:
+            entry = held[id(base)]
+            entry[3] = (entry[3] or []) + [a]
+            return
+        if not base.flags.writeable:
+            return   # read-only, and not by us: a stays read-only too
+        base = base.base
+    a.flags.writeable = True
+    for view in waiting or ():
+        _reopen(view, None, held)
 
 
 reference = SimpleNamespace(**{name: getattr(numpy_kernels, name) for name in KERNELS})

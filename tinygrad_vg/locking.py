@@ -76,8 +76,9 @@ def check_writeable(array: np.ndarray, what: str) -> None:
 
 def _message(what: str, who: str) -> str:
     return (f"{what} would change in place an array that {who} saved for backward, which has not "
-            "run yet: its gradient would be computed with the new values. Call backward() first, or "
-            "drop the graph (del the loss and outputs) or compute it under tg.no_grad()")
+            "run yet (or ran with retain_graph=True, keeping the graph): its gradient would be computed "
+            "with the new values. Call backward() first, or drop the graph (del the loss and outputs "
+            "that lead to it) or compute it under tg.no_grad()")
 
 
 class LockedArray(np.ndarray):
@@ -98,6 +99,15 @@ class LockedArray(np.ndarray):
         if not self.flags.writeable:
             self._refuse()
         np.ndarray.__setitem__(self.view(np.ndarray), index, value)
+
+    def copy(self, order: str = "C") -> np.ndarray:   # a copy is a plain array: nothing needs it
+        return self.view(np.ndarray).copy(order)
+
+    def astype(self, dtype: Any, *args: Any, **kwargs: Any) -> np.ndarray:
+        return self.view(np.ndarray).astype(dtype, *args, **kwargs)
+
+    def __repr__(self) -> str:
+        return repr(self.view(np.ndarray))
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, out: Any = None, **kwargs: Any) -> Any:
         if out is not None:

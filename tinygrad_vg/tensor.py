@@ -73,6 +73,8 @@ class Tensor(TensorMethods):
         out = fn.forward(*arrays, **params)
         if state.anomaly:
             check_finite(out, f"forward of {op.__name__}")
+        if state.reads is not None:   # a checkpoint's function is running: it notes what ops read
+            state.reads.seen(arrays, out)
         result = cls._from_op(out)
         if fn.recorded and out.dtype.kind == "f":
             fn.seq = next(autograd.sequence)
@@ -90,8 +92,8 @@ class Tensor(TensorMethods):
         return a if who is None else locking.locked_view(a, self, who)
 
     @data.setter
-    def data(self, value: np.ndarray) -> None:
-        self._data = value   # a new array: what a node saved is not changed
+    def data(self, value: Any) -> None:
+        self._data = check_array(value, None)   # a new array: what a node saved is not changed
 
     # ----- gradient bookkeeping -------------------------------------------------
     @property
@@ -123,12 +125,8 @@ class Tensor(TensorMethods):
         self._grad = value
 
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
-        """Accumulate the gradient of this tensor into every leaf that requires grad.
-
-        `grad` is the upstream gradient dL/dself; it may be omitted only for a
-        one-element tensor (then it is 1). The graph is freed afterwards unless
-        retain_graph=True.
-        """
+        """Accumulate this tensor's gradient into every leaf that requires grad. `grad` = dL/dself
+        (omitted: 1, for one element). The graph is freed afterwards unless retain_graph=True."""
         if not self._requires_grad:
             raise RuntimeError("backward() called on a tensor that does not require grad: no "
                                "input of the computation had requires_grad=True (or it ran under no_grad)")

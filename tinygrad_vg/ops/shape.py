@@ -63,12 +63,17 @@ class GetItem(Function):
     """y = x[index] (basic and integer-array indexing);
     grad_x = zeros like x with grad_out added at the indexed places (repeats add up)"""
     float_only = False
+    saves = ()   # the index arrays backward reads are the node's own copies
 
     def forward(self, x, index):
         index = _plain_index(index)
         for i in (index if isinstance(index, tuple) else (index,)):
             if isinstance(i, np.ndarray) and i.dtype.kind not in "iub":
                 raise TypeError(f"index arrays must be integer or bool, got dtype {i.dtype}")
+        if isinstance(index, np.ndarray):   # copies: a change to the caller's index array later
+            index = index.copy()            # must not change where backward puts the gradient
+        elif isinstance(index, tuple) and any(isinstance(i, np.ndarray) for i in index):
+            index = tuple(i.copy() if isinstance(i, np.ndarray) else i for i in index)
         self.index, self.shape, self.dtype = index, x.shape, x.dtype
         try:
             return np.asarray(x[index])
