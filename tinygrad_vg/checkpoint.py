@@ -15,8 +15,11 @@ recomputed interior as usual; pass them as `params` when no input requires grad
 (the first segment of a net fed with plain data), so that the node is recorded.
 fn runs twice: random draws repeat (numpy's global generator, and the Generators passed
 as `rng=`, are replayed), but other side effects happen twice (BatchNorm in training
-mode updates its running statistics on both runs). Inputs, params and leaves that fn
-reads are locked against in-place changes until backward (locking.py).
+mode updates its running statistics on both runs). numpy's global random state is one
+per process: a checkpoint's backward in one thread replays it while other threads may
+draw from it (give each thread its own Generator, passed as rng=). Inputs, params and
+whatever else fn reads that it did not make (captured tensors and arrays, which
+Tensor._op reports while fn runs) are locked against in-place changes until backward.
 """
 from __future__ import annotations
 
