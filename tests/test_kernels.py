@@ -818,7 +818,7 @@ def _locking_story(impl):
     story = []
 
     def state(note, result=None):
-        index = None if result is None else [next(i for i, a in enumerate(arrays) if a is r) for r in result]
+        index = None if result is None else [next(i for i, a in enumerate(arrays) if a is r[0]) for r in result]
         story.append((note, index, [a.flags.writeable for a in arrays],
                       sorted((next(i for i, a in enumerate(arrays) if a is e[0]), e[1]) for e in held.values())))
 

@@ -273,3 +273,20 @@ def test_hooks_on_a_blocks_linear_layer_fire_though_the_block_is_fused():
     np.testing.assert_allclose(out.data, fused.data, rtol=1e-12)
     out.sum().backward()
     assert len(seen) == 2 and seen[0].shape == seen[1].shape == (2, 3)
+
+
+def test_the_fused_stack_follows_changes_to_the_model_after_a_forward():
+    # deep_mlp keeps its stack's arguments while no module changed (nn.module.edits)
+    model = nn.deep_mlp("plain", width=4, depth=3, rng=0, dtype=np.float64)
+    x = tg.Tensor(np.ones((2, 4)))
+    assert type(model(x).node).__name__ == "LinearActStack"
+    seen = []
+    handle = model.blocks[1].register_forward_hook(lambda m, args, out: seen.append(out))
+    assert type(model(x).node).__name__ != "LinearActStack" and len(seen) == 1   # per block now
+    handle.remove()
+    assert type(model(x).node).__name__ == "LinearActStack" and len(seen) == 1
+    new = nn.Parameter(np.zeros((4, 4)))
+    model.blocks[2].linear.weight = new
+    out = model(x)
+    assert any(p is new for p in out.node.inputs)
+    np.testing.assert_array_equal(out.data, np.tanh(np.broadcast_to(model.blocks[2].linear.bias.data, (2, 4))))

@@ -26,6 +26,7 @@ from .init import INITIALIZERS, constant_
 from .activation import make_activation
 from .linear import BatchNorm1d, LayerNorm, Linear, check_features
 from .module import Module, ModuleList
+from .module import edits as module_edits
 
 __all__ = ["PlainBlock", "ResidualBlock", "HighwayBlock", "DeepMLP", "deep_mlp", "KINDS", "NORMS"]
 
@@ -159,7 +160,13 @@ class DeepMLP(Module):
             return h
         # the whole stack as one node (ops.LinearActStack), when it is recorded: without a tape
         # (no_grad) the blocks one by one free each activation at once
-        stack = self._stack_params() if self.fused_stack and is_grad_enabled() else None
+        stack = None
+        if self.fused_stack and is_grad_enabled():
+            cache = self.__dict__.get("_stack_cache")   # (module edits when made, the arguments)
+            if cache is None or cache[0] != module_edits[0]:
+                cache = (module_edits[0], self._stack_params())
+                object.__setattr__(self, "_stack_cache", cache)   # not an edit of the structure
+            stack = cache[1]
         if stack is not None:
             weights, biases, activation, residual = stack
             return LinearActStack.apply(h, *weights, *biases, activation=activation, residual=residual,

@@ -34,6 +34,18 @@ class Parameter(Tensor):
         return "Parameter" + super().__repr__()[len("Tensor"):]
 
 
+# How many times any module's structure has changed (an attribute set or deleted, a buffer
+# registered, a hook added or removed): what a module caches about its own structure is
+# valid while this number is unchanged (DeepMLP keeps its fused stack's arguments so).
+edits = [0]
+
+
+class _ModuleHandle(RemovableHandle):
+    def remove(self) -> None:
+        edits[0] += 1
+        super().remove()
+
+
 class Module:
     """Base class of every layer. Subclasses set parameters/sub-modules in __init__ and define forward."""
 
@@ -65,6 +77,7 @@ class Module:
         if kind is not None:
             kind[name] = value
         object.__setattr__(self, name, value)
+        edits[0] += 1
 
     def register_buffer(self, name: str, array: np.ndarray) -> None:
         """A state array that is not trained (e.g. BatchNorm's running mean); it is in state_dict."""
@@ -75,11 +88,13 @@ class Module:
         self._modules.pop(name, None)
         self._buffers[name] = array
         object.__setattr__(self, name, array)
+        edits[0] += 1
 
     def __delattr__(self, name: str) -> None:
         for table in (self._parameters, self._modules, self._buffers):
             table.pop(name, None)
         object.__delattr__(self, name)
+        edits[0] += 1
 
     # ----- running --------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -101,13 +116,15 @@ class Module:
     def register_forward_hook(self, hook: Callable[[Module, tuple, Any], Any]) -> RemovableHandle:
         """hook(module, inputs, output) runs after forward; a returned value replaces the output."""
         self._forward_hooks.append(hook)
-        return RemovableHandle(self._forward_hooks, hook)
+        edits[0] += 1
+        return _ModuleHandle(self._forward_hooks, hook)
 
     def register_backward_hook(self, hook: Callable[[Module, np.ndarray], Any]) -> RemovableHandle:
         """hook(module, grad_output) runs when dL/d(output) of this module is known during
         backward; a returned array replaces that gradient. (The output must be one Tensor.)"""
         self._backward_hooks.append(hook)
-        return RemovableHandle(self._backward_hooks, hook)
+        edits[0] += 1
+        return _ModuleHandle(self._backward_hooks, hook)
 
     # ----- parameters and sub-modules ---------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
