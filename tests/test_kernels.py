@@ -285,7 +285,7 @@ def test_matmul_bad_input_raises(kernel_impl):
 
 def test_active_backend_is_reported_and_used():
     assert kernels.BACKEND in kernels.BACKENDS
-    expected_backend = os.environ.get("TINYGRAD_VG_BACKEND", "compiled") or "compiled"
+    expected_backend = os.environ.get("TINYGRAD_VG_BACKEND", "") or kernels.DEFAULT_BACKEND
     assert kernels.BACKEND == expected_backend.strip().lower()
     active = kernels.compiled if kernels.BACKEND == "compiled" else kernels.reference
     for name in kernels.KERNELS:
