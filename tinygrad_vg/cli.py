@@ -11,6 +11,7 @@ takes comma-separated values (`--kinds plain,residual --depths 5,50,500`).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
@@ -64,6 +65,10 @@ def run_one(name: str, options: dict, out: Path, plot: bool = True, quiet: bool 
     path = out / f"{name}.json"
     path.write_text(json.dumps(data, indent=1))
     files = [path]
+    if plot and importlib.util.find_spec("matplotlib") is None:
+        print("tinygrad-vg: matplotlib is not installed: the JSON is written, the plots are skipped "
+              "(pip install matplotlib)", file=sys.stderr)
+        plot = False
     if plot:
         from .lab.plots import plot as draw
         files += draw(data, out)
@@ -114,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in ("run", "demo") and kernels.compiled is None:
+        print(f"tinygrad-vg: the kernels are not compiled: running on the numpy kernels "
+              f"({kernels.report()})", file=sys.stderr)
     try:
         if args.command == "list":
             from .lab import EXPERIMENTS, experiment_options
