@@ -9,11 +9,7 @@ the environment variable TINYGRAD_VG_BACKEND:
     compiled (default)  the extension; ImportError saying how to build it if missing
     numpy               the numpy twins
 
-`BACKEND` names the active one; `report()` says which and why. There is no silent
-fallback from one to the other. The default is `numpy` only in a package installed
-without a compiler (TINYGRAD_VG_NO_EXTENSIONS=1 at install time: setup.py then writes
-_build_config.py with EXTENSIONS = False); it is a choice made at install, not a
-failed build.
+`BACKEND` names the active one (report() says why). There is no silent fallback.
 
 Elementwise kernels take float32/float64 arrays of any shape and memory order and
 return a new array of the same shape and dtype; two-input kernels need equal shapes
@@ -224,7 +220,10 @@ def _load_compiled():
     return SimpleNamespace(**{name: getattr(_kernels, name) for name in KERNELS}), None
 
 
-try:  # written by setup.py only into a package installed with TINYGRAD_VG_NO_EXTENSIONS=1
+# The default is numpy only in a package installed without a compiler: with
+# TINYGRAD_VG_NO_EXTENSIONS=1, setup.py writes _build_config.py (EXTENSIONS = False).
+# That is a choice made at install time, not a failed build.
+try:
     from ._build_config import EXTENSIONS
 except ImportError:
     EXTENSIONS = True
