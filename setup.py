@@ -22,10 +22,11 @@ The extensions are compiled in parallel (one job per core).
 """
 import os
 import platform
-import subprocess
 import sys
+import tempfile
 
 from setuptools import Extension, setup
+from setuptools.errors import CompileError
 from setuptools.command.build_ext import build_ext as _build_ext
 from setuptools.command.build_py import build_py as _build_py
 
@@ -58,13 +59,19 @@ def _glibc_libmvec() -> bool:
 
 
 def _is_gcc(compiler) -> bool:
-    """Is this unix-style compiler GCC proper (not Clang, which also answers to `gcc` on macOS)?"""
-    try:
-        out = subprocess.run([compiler.compiler_so[0], "--version"], capture_output=True,
-                             text=True, timeout=60).stdout.lower()
-    except (OSError, IndexError, subprocess.SubprocessError):
-        return False
-    return "clang" not in out and ("gcc" in out or "free software foundation" in out)
+    """Is this compiler GCC proper? Asked of the compiler itself (a wrapper such as ccache, or
+    Clang answering to `gcc` as on macOS, would fool a look at its name)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "tg_is_gcc.c")
+        with open(source, "w") as f:
+            f.write("#if !defined(__GNUC__) || defined(__clang__) || defined(__INTEL_COMPILER)\n"
+                    "#error setup.py probe (expected with Clang and others): not GCC, no libmvec\n"
+                    "#endif\nint tg_is_gcc;\n")
+        try:
+            compiler.compile([source], output_dir=tmp)
+        except CompileError:
+            return False
+    return True
 
 
 # No FMA contraction: the kernels must round like their numpy twins.

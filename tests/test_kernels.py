@@ -312,6 +312,8 @@ def test_unknown_backend_raises_value_error():
 
 @pytest.mark.parametrize("extension, module", [("_kernels", "kernels"), ("_recurrent", "sequence_kernels")])
 def test_missing_extension_is_loud(extension, module):
+    if extension == "_recurrent" and kernels.compiled is None:  # then _kernels fails first
+        pytest.skip("hides _recurrent alone: needs tinygrad_vg._kernels built")
     result = _import_kernels("compiled", extension, module)
     assert result.returncode != 0
     assert "ImportError" in result.stderr and f"(tinygrad_vg.{extension}) are not built" in result.stderr
