@@ -28,7 +28,7 @@ $(BIN)/python:
 $(STAMP): $(SOURCES) | $(BIN)/python
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install --upgrade $(BUILD_DEPS)
-	@echo "== compiling the Cython kernels (csrc/ -> tinygrad_vg/_kernels, _recurrent): about 3 minutes on 2 cores =="
+	@echo "== compiling the Cython kernels (csrc/ -> tinygrad_vg/_kernels, _recurrent): about a minute on 2 cores =="
 	$(BIN)/python -m pip install --no-build-isolation -e ".[test,plot]"
 	@# Fail here, not in the tests, if the extension is not importable from outside the tree.
 	cd / && $(abspath $(BIN))/python -c "import tinygrad_vg._kernels as k; print('built', k.__file__)"

@@ -120,8 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in ("run", "demo") and kernels.compiled is None:
-        print(f"tinygrad-vg: the kernels are not compiled: running on the numpy kernels "
-              f"({kernels.report()})", file=sys.stderr)
+        why = (f" (installed with {kernels.NO_EXTENSIONS_SWITCH}=1)" if not kernels.EXTENSIONS else "")
+        print(f"tinygrad-vg: the kernels are not compiled{why}: running on their numpy twins, "
+              "slower", file=sys.stderr)
     try:
         if args.command == "list":
             from .lab import EXPERIMENTS, experiment_options

@@ -271,12 +271,11 @@ def report() -> str:
     instruction set its loops were dispatched to on this CPU (csrc/_kernel_loops.h)."""
     if BACKEND == "numpy":
         if not EXTENSIONS:
-            why = (f"the compiled kernels were not built ({NO_EXTENSIONS_SWITCH}=1 at install "
-                   "time)")
+            why = f"the compiled kernels were not built ({NO_EXTENSIONS_SWITCH}=1 at install time)"
         else:
-            why = ("chosen by TINYGRAD_VG_BACKEND=numpy; the compiled kernels are "
-                   + ("built" if compiled is not None else "not built"))
-        return f"numpy backend: every kernel is its numpy twin ({why})"
+            why = ("chosen by TINYGRAD_VG_BACKEND=numpy (the compiled kernels are "
+                   + ("built)" if compiled is not None else "not built)"))
+        return f"numpy backend: every kernel is its numpy twin; {why}"
     from . import _kernels
     isa = getattr(_kernels, "VECTOR_ISA", "?")
     vector = (f"vector math: tanh through libmvec, {isa} loops" if getattr(_kernels, "VECTOR_MATH", False)
