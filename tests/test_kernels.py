@@ -14,6 +14,8 @@ What "equal" means here:
   |C - C_exact| <= (k + 1) * (eps * (|op(a)| @ |op(b)|) + tiny), checked against a
   float64 (or long double) product; tiny, the smallest normal float, covers underflow.
 """
+from __future__ import annotations  # `X | None` hints on Python 3.9
+
 import os
 import subprocess
 import sys
