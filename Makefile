@@ -5,6 +5,8 @@
 # make bench   benchmarks/memory.py then run_all.py: RESULTS.md (installs the bench extra)
 # make install-check  what a user's pip install meets, in fresh venvs outside the tree:
 #              the sdist, a wheel built from it, the no-compiler install (.ci/install_check)
+# make lint    ruff and cython-lint with pyproject's configuration (not yet in CI: the
+#              tree still has findings to clear)
 # make clean   build products; `make distclean` also removes $(VENV)
 # Needs only python3 (>= 3.9), a C compiler and make; everything else comes from PyPI.
 
@@ -18,7 +20,7 @@ BENCH_STAMP := $(VENV)/.tinygrad_vg-bench-installed
 BUILD_DEPS := "setuptools>=77" wheel "Cython>=3" "numpy>=1.25" scipy
 SOURCES := pyproject.toml setup.py $(wildcard csrc/*.pyx csrc/*.pxd csrc/*.h)
 
-.PHONY: venv test demo bench install-check clean distclean
+.PHONY: venv test demo bench install-check lint clean distclean
 
 venv: $(STAMP)
 
@@ -48,6 +50,12 @@ demo: $(STAMP)
 
 install-check:
 	bash .ci/install_check $(PYTHON)
+
+# cython-lint runs pycodestyle, which it looks up on PATH.
+lint: $(STAMP)
+	$(BIN)/python -m pip install -q ruff cython-lint pycodestyle
+	$(BIN)/ruff check .
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/cython-lint csrc/*.pyx
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --no-build-isolation -e ".[bench]"

@@ -29,7 +29,7 @@ import numpy as np
 from . import _kernel_args as _args
 
 __all__ = [
-    "BACKEND", "BACKENDS", "DEFAULT_BACKEND", "EXTENSIONS", "KERNELS", "compiled", "reference", "numpy_kernels", "report",
+    "BACKEND", "BACKENDS", "KERNELS", "compiled", "reference", "numpy_kernels", "report",
     "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
     "relu_forward", "relu_backward", "matmul", "linear_act_forward", "linear_act_backward",
     "sgd_step", "adam_step",
