@@ -254,6 +254,8 @@ def test_headers_compile_as_strict_c99(build, tmp_path):
     compiler, flags = HEADER_BUILDS[build]
     if shutil.which(compiler) is None:
         pytest.skip(f"{compiler} is not installed")
+    if "-U__GNUC__" in flags and not sys.platform.startswith("linux"):
+        pytest.skip("other systems' C headers may need the GNU macros removed here")
     source = tmp_path / "tu.c"
     source.write_text(_TRANSLATION_UNIT)
     command = [compiler, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wno-unused-function",
