@@ -3,6 +3,10 @@
 # make test    the whole suite twice: compiled kernels, then TINYGRAD_VG_BACKEND=numpy
 # make demo    the `tinygrad-vg demo` run
 # make bench   benchmarks/memory.py then run_all.py: RESULTS.md (installs the bench extra)
+# make install-check  what a user's pip install meets, in fresh venvs outside the tree:
+#              the sdist, a wheel built from it, the no-compiler install (.ci/install_check)
+# make lint    ruff and cython-lint with pyproject's configuration (not yet in CI: the
+#              tree still has findings to clear)
 # make clean   build products; `make distclean` also removes $(VENV)
 # Needs only python3 (>= 3.9), a C compiler and make; everything else comes from PyPI.
 
@@ -13,10 +17,10 @@ STAMP := $(VENV)/.tinygrad_vg-installed
 BENCH_STAMP := $(VENV)/.tinygrad_vg-bench-installed
 # The [build-system] requires of pyproject.toml: installed into the venv so that the
 # editable build reuses them (--no-build-isolation) instead of fetching them per build.
-BUILD_DEPS := "setuptools>=64" wheel "Cython>=3" "numpy>=1.25" scipy
+BUILD_DEPS := "setuptools>=77" wheel "Cython>=3" "numpy>=1.25" scipy
 SOURCES := pyproject.toml setup.py $(wildcard csrc/*.pyx csrc/*.pxd csrc/*.h)
 
-.PHONY: venv test demo bench clean distclean
+.PHONY: venv test demo bench install-check lint clean distclean
 
 venv: $(STAMP)
 
@@ -26,6 +30,7 @@ $(BIN)/python:
 $(STAMP): $(SOURCES) | $(BIN)/python
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install --upgrade $(BUILD_DEPS)
+	@echo "== compiling the Cython kernels (csrc/ -> tinygrad_vg/_kernels, _recurrent): about a minute on 2 cores =="
 	$(BIN)/python -m pip install --no-build-isolation -e ".[test,plot]"
 	@# Fail here, not in the tests, if the extension is not importable from outside the tree.
 	cd / && $(abspath $(BIN))/python -c "import tinygrad_vg._kernels as k; print('built', k.__file__)"
@@ -42,6 +47,15 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/tinygrad-vg demo
+
+install-check:
+	bash .ci/install_check $(PYTHON)
+
+# cython-lint runs pycodestyle, which it looks up on PATH.
+lint: $(STAMP)
+	$(BIN)/python -m pip install -q ruff cython-lint pycodestyle
+	$(BIN)/ruff check .
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/cython-lint csrc/*.pyx
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --no-build-isolation -e ".[bench]"

@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <math.h>
+#include "_portable.h"
 #include "_simd_math.h"
 
 /* target_clones needs gcc on x86-64 and the loader's ifuncs (glibc; <math.h> above
@@ -37,7 +38,6 @@
 #define TG_RUNTIME_DISPATCH 0
 #endif
 
-#define TG_RESTRICT __restrict__
 #define TG_BLOCK 256   /* elements per block of the two-pass sigmoid (a 1-2 KB stack buffer) */
 
 /* The instruction set the clones run with on this CPU (for kernels.report()). */
@@ -67,8 +67,7 @@ TG_CLONES static void tg_tanh_inplace_##S(T *y, ptrdiff_t n) {                  
    In blocks of TG_BLOCK: first the scalar exp calls (libmvec's expf is 5 ulp off numpy's),  \
    then a branch-free pass that picks the numerator and divides. Written as one loop, gcc   \
    turns the pick into a branch, which the random sign of x mispredicts half the time. */   \
-__attribute__((always_inline))                                                                \
-static inline void tg_sigmoid_block_##S(const T *x, T *y, ptrdiff_t n) {                      \
+TG_ALWAYS_INLINE void tg_sigmoid_block_##S(const T *x, T *y, ptrdiff_t n) {                   \
     const T zero = 0, one = 1;                                                                \
     T z[TG_BLOCK];                                                                            \
     for (ptrdiff_t i = 0; i < n; i++) z[i] = EXP(-FABS(x[i]));                                \

@@ -20,16 +20,17 @@
 
 #include <stddef.h>
 #include <math.h>
+#include "_portable.h"
 #include "_simd_math.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__GLIBC__) \
     && __GNUC__ >= 8
 #define TG_REC_CLONES __attribute__((target_clones("default", "avx2", "avx512f")))
 #else
 #define TG_REC_CLONES
 #endif
 
-#define TG_REC_RESTRICT __restrict__
+#define TG_REC_RESTRICT TG_RESTRICT
 
 /* T: the C type; S: the suffix (f float, d double); TANH: libm's tanh for T. */
 #define TG_DEFINE_RECURRENT_LOOPS(T, S, TANH)                                                  \

@@ -23,7 +23,9 @@
 
 #include <math.h>
 
-#if defined(TG_LIBMVEC)
+/* The `simd` attribute is GCC's; setup.py defines TG_LIBMVEC only for GCC, and the
+   guard keeps any other compiler on the scalar path even if it is defined by hand. */
+#if defined(TG_LIBMVEC) && defined(__GNUC__) && !defined(__clang__)
 #define TG_VECTOR_MATH 1
 __attribute__((__simd__("notinbranch"))) extern float tanhf(float);
 __attribute__((__simd__("notinbranch"))) extern double tanh(double);

@@ -9,6 +9,8 @@ Also checked: relative links in docs/ and the README point at files that exist, 
 its text (the last identifier before any "(": here `apply`). When the code moves, the
 failure message says where the name is now.
 """
+from __future__ import annotations  # `X | None` hints on Python 3.9
+
 import contextlib
 import io
 import re

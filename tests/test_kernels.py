@@ -14,6 +14,8 @@ What "equal" means here:
   |C - C_exact| <= (k + 1) * (eps * (|op(a)| @ |op(b)|) + tiny), checked against a
   float64 (or long double) product; tiny, the smallest normal float, covers underflow.
 """
+from __future__ import annotations  # `X | None` hints on Python 3.9
+
 import os
 import subprocess
 import sys
@@ -285,7 +287,7 @@ def test_matmul_bad_input_raises(kernel_impl):
 
 def test_active_backend_is_reported_and_used():
     assert kernels.BACKEND in kernels.BACKENDS
-    expected_backend = os.environ.get("TINYGRAD_VG_BACKEND", "compiled") or "compiled"
+    expected_backend = os.environ.get("TINYGRAD_VG_BACKEND", "") or kernels.DEFAULT_BACKEND
     assert kernels.BACKEND == expected_backend.strip().lower()
     active = kernels.compiled if kernels.BACKEND == "compiled" else kernels.reference
     for name in kernels.KERNELS:
@@ -312,6 +314,8 @@ def test_unknown_backend_raises_value_error():
 
 @pytest.mark.parametrize("extension, module", [("_kernels", "kernels"), ("_recurrent", "sequence_kernels")])
 def test_missing_extension_is_loud(extension, module):
+    if extension == "_recurrent" and kernels.compiled is None:  # then _kernels fails first
+        pytest.skip("hides _recurrent alone: needs tinygrad_vg._kernels built")
     result = _import_kernels("compiled", extension, module)
     assert result.returncode != 0
     assert "ImportError" in result.stderr and f"(tinygrad_vg.{extension}) are not built" in result.stderr

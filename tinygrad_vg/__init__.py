@@ -23,7 +23,11 @@ from .explain import explain_backward, print_tape, tape_listing
 from .graph import to_dot, render
 from .io import load, save
 
-__version__ = "0.1.0"
+try:  # the version is written once, in pyproject.toml; the installed metadata carries it here
+    from importlib.metadata import version as _version
+    __version__ = _version("tinygrad_vg")
+except Exception:  # not installed (a bare checkout on sys.path)
+    __version__ = "0+unknown"
 
 __all__ = [
     "Tensor", "tensor", "LockedError", "Function", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",

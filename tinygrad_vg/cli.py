@@ -21,6 +21,8 @@ result, out of memory), 130 for Ctrl-C; --debug shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import os
 import sys
 import textwrap
@@ -270,6 +272,10 @@ def run_one(name: str, options: dict, out: Path, plot: bool = True, quiet: bool 
     except OSError as e:
         raise _write_failure(e, path) from None
     files = [path]
+    if plot and importlib.util.find_spec("matplotlib") is None:
+        print("tinygrad-vg: matplotlib is not installed: the JSON is written, the plots are skipped "
+              "(pip install matplotlib)", file=sys.stderr)
+        plot = False
     if plot:
         try:
             from .lab.plots import plot as draw
@@ -373,6 +379,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if extra:   # named by the command's own parser, whose --help lists what it takes
                 where = " ".join(filter(None, [PROG, args.command, getattr(args, "experiment", None)]))
                 raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see `{where} --help`)")
+            if args.command in ("run", "demo") and kernels.compiled is None:
+                why = f" (installed with {kernels.NO_EXTENSIONS_SWITCH}=1)" if not kernels.EXTENSIONS else ""
+                print(f"{PROG}: the kernels are not compiled{why}: running on their numpy twins, "
+                      "slower", file=sys.stderr)
             _dispatch(args)
             sys.stdout.flush()
         except SystemExit as e:   # --help

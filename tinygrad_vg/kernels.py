@@ -9,7 +9,7 @@ the environment variable TINYGRAD_VG_BACKEND:
     compiled (default)  the extension; ImportError saying how to build it if missing
     numpy               the numpy twins
 
-`BACKEND` names the active one. There is no silent fallback from one to the other.
+`BACKEND` names the active one (report() says why). There is no silent fallback.
 
 Elementwise kernels take float32/float64 arrays of any shape and memory order and
 return a new array of the same shape and dtype; two-input kernels need equal shapes
@@ -280,8 +280,18 @@ def _load_compiled():
     return SimpleNamespace(**{name: getattr(_kernels, name) for name in KERNELS}), None
 
 
+# The default is numpy only in a package installed without a compiler: with
+# TINYGRAD_VG_NO_EXTENSIONS=1, setup.py writes _build_config.py (EXTENSIONS = False).
+# That is a choice made at install time, not a failed build.
+try:
+    from ._build_config import EXTENSIONS
+except ImportError:
+    EXTENSIONS = True
+NO_EXTENSIONS_SWITCH = "TINYGRAD_VG_NO_EXTENSIONS"
+DEFAULT_BACKEND = "compiled" if EXTENSIONS else "numpy"
+
 compiled, _compiled_error = _load_compiled()
-BACKEND = os.environ.get("TINYGRAD_VG_BACKEND", "compiled").strip().lower() or "compiled"
+BACKEND = os.environ.get("TINYGRAD_VG_BACKEND", DEFAULT_BACKEND).strip().lower() or DEFAULT_BACKEND
 
 if BACKEND not in BACKENDS:
     raise ValueError(f"TINYGRAD_VG_BACKEND={os.environ['TINYGRAD_VG_BACKEND']!r} is not a "
@@ -290,10 +300,12 @@ if BACKEND not in BACKENDS:
 
 def not_built(what: str, module: str, error: Exception) -> ImportError:
     """The error for a missing extension under the compiled backend: never a silent fallback."""
+    why = (f" This package was installed with {NO_EXTENSIONS_SWITCH}=1; reinstall it without "
+           "that switch to compile them." if not EXTENSIONS else "")
     return ImportError(
-        f"tinygrad_vg: the compiled {what} ({module}) are not built. Build them with `make venv` or "
-        "`pip install -e .` (needs a C compiler), or set TINYGRAD_VG_BACKEND=numpy to use the "
-        f"numpy kernels. ({error})")
+        f"tinygrad_vg: the compiled {what} ({module}) are not built.{why} Build them with "
+        "`make venv` or `pip install -e .` (needs a C compiler), or set TINYGRAD_VG_BACKEND=numpy "
+        f"to use the numpy kernels. ({error})")
 
 
 if BACKEND == "compiled" and compiled is None:
@@ -316,11 +328,16 @@ release_arrays = _active.release_arrays
 
 
 def report() -> str:
-    """One line saying which kernels run: the backend, and for the compiled one whether
+    """One line saying which kernels run: the backend (for the numpy one, why), and for the compiled one whether
     its tanh loops are vectorized through glibc's libmvec (csrc/_simd_math.h) and which
     instruction set its loops were dispatched to on this CPU (csrc/_kernel_loops.h)."""
     if BACKEND == "numpy":
-        return "numpy backend: every kernel is its numpy twin"
+        if not EXTENSIONS:
+            why = f"the compiled kernels were not built ({NO_EXTENSIONS_SWITCH}=1 at install time)"
+        else:
+            why = ("chosen by TINYGRAD_VG_BACKEND=numpy (the compiled kernels are "
+                   + ("built)" if compiled is not None else "not built)"))
+        return f"numpy backend: every kernel is its numpy twin; {why}"
     from . import _kernels
     isa = getattr(_kernels, "VECTOR_ISA", "?")
     vector = (f"vector math: tanh through libmvec, {isa} loops" if getattr(_kernels, "VECTOR_MATH", False)

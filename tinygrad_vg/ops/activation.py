@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import erf
+# scipy.special (erf) is imported inside Gelu.forward, its one user: on its own it costs ~0.3 s of import
 
 from .. import kernels
 from ..autograd import Function
@@ -98,6 +98,7 @@ class Gelu(Function):
     saves = ("x", "cdf")
 
     def forward(self, x):
+        from scipy.special import erf
         self.x = x
         self.cdf = 0.5 * (1.0 + erf(x / math.sqrt(2.0)))
         return (x * self.cdf).astype(x.dtype, copy=False)
