@@ -28,7 +28,7 @@ def _calibrate() -> int:
     a = np.empty(0)
     alone = refs(a)
     holder = [a]
-    if refs(a) != alone + 1 or alone not in (2, 3):   # 2 or 3 on CPython 3.9-3.13
+    if refs(a) != alone + 1 or alone not in (2, 3, 4):   # 4 on CPython 3.9, 2 or 3 on 3.10-3.13
         return 0
     del holder
     return alone
