@@ -60,7 +60,9 @@ def _rng(rng: Any) -> np.random.Generator:
 
 
 def _fill(t: Tensor, values: np.ndarray) -> Tensor:
-    t.data = values.astype(t.data.dtype).reshape(t.data.shape)
+    # reshaped first, then cast: the cast makes an array of its own, not a view of another
+    # (a view would be locked with its base whenever a graph saves the parameter)
+    t.data = values.reshape(t.data.shape).astype(t.data.dtype)
     return t
 
 
