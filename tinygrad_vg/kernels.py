@@ -19,6 +19,7 @@ with the same message on both sides: the checks are in one place, _kernel_args.
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import threading
@@ -290,7 +291,6 @@ except ImportError:
 NO_EXTENSIONS_SWITCH = "TINYGRAD_VG_NO_EXTENSIONS"
 DEFAULT_BACKEND = "compiled" if EXTENSIONS else "numpy"
 
-compiled, _compiled_error = _load_compiled()
 BACKEND = os.environ.get("TINYGRAD_VG_BACKEND", DEFAULT_BACKEND).strip().lower() or DEFAULT_BACKEND
 
 if BACKEND not in BACKENDS:
@@ -308,23 +308,33 @@ def not_built(what: str, module: str, error: Exception) -> ImportError:
         f"to use the numpy kernels. ({error})")
 
 
-if BACKEND == "compiled" and compiled is None:
-    raise not_built("kernels", "tinygrad_vg._kernels", _compiled_error)
+# The extension is imported on first use, not here: importing it imports scipy.linalg (its
+# BLAS), about 0.3 s that `import tinygrad_vg` need not pay. Whether it exists is checked
+# now, so a missing build is still an error at import, never a silent fallback.
+if BACKEND == "compiled" and importlib.util.find_spec(f"{__package__}._kernels") is None:
+    raise not_built("kernels", "tinygrad_vg._kernels", ImportError("no module named tinygrad_vg._kernels"))
 
-_active = compiled if BACKEND == "compiled" else reference
-tanh_forward = _active.tanh_forward
-tanh_backward = _active.tanh_backward
-sigmoid_forward = _active.sigmoid_forward
-sigmoid_backward = _active.sigmoid_backward
-relu_forward = _active.relu_forward
-relu_backward = _active.relu_backward
-matmul = _active.matmul
-linear_act_forward = _active.linear_act_forward
-linear_act_backward = _active.linear_act_backward
-sgd_step = _active.sgd_step
-adam_step = _active.adam_step
-lock_arrays = _active.lock_arrays
-release_arrays = _active.release_arrays
+
+def _bind() -> None:
+    """Import the compiled kernels and bind the active backend's kernels as this module's."""
+    global compiled, _compiled_error
+    compiled, _compiled_error = _load_compiled()
+    if BACKEND == "compiled" and compiled is None:
+        raise not_built("kernels", "tinygrad_vg._kernels", _compiled_error)
+    globals().update({name: getattr(compiled if BACKEND == "compiled" else reference, name)
+                      for name in KERNELS})
+
+
+def __getattr__(name: str) -> Any:
+    """kernels.X for a kernel, or `compiled`, before the first use: bind them, then answer."""
+    if name in KERNELS or name in ("compiled", "_compiled_error"):
+        _bind()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if BACKEND == "numpy":   # the numpy twins are bound now; the extension only if asked for
+    globals().update({name: getattr(reference, name) for name in KERNELS})
 
 
 def report() -> str:
@@ -335,8 +345,9 @@ def report() -> str:
         if not EXTENSIONS:
             why = f"the compiled kernels were not built ({NO_EXTENSIONS_SWITCH}=1 at install time)"
         else:
+            built = importlib.util.find_spec(f"{__package__}._kernels") is not None
             why = ("chosen by TINYGRAD_VG_BACKEND=numpy (the compiled kernels are "
-                   + ("built)" if compiled is not None else "not built)"))
+                   + ("built)" if built else "not built)"))
         return f"numpy backend: every kernel is its numpy twin; {why}"
     from . import _kernels
     isa = getattr(_kernels, "VECTOR_ISA", "?")

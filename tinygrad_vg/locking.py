@@ -45,8 +45,11 @@ class Lock:
     def __init__(self, arrays: list) -> None:
         self.arrays = arrays
 
-    def __del__(self, release: Any = kernels.release_arrays, held: dict = held) -> None:
-        release(self.arrays, held)   # bound at import: still there while Python shuts down
+    def __del__(self) -> None:
+        try:
+            kernels.release_arrays(self.arrays, held)
+        except (AttributeError, TypeError, NameError):   # Python is shutting down: nothing to undo
+            pass
 
 
 def lock(arrays: Iterable[Any], who: tuple) -> Lock | None:

@@ -43,6 +43,8 @@ anything else raises a TypeError or ValueError naming the argument.
 """
 from __future__ import annotations
 
+import importlib.util
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -994,23 +996,39 @@ def _load_compiled():
     return SequenceKernels(_recurrent, "compiled"), None
 
 
-compiled, _compiled_error = _load_compiled()
 reference = SequenceKernels(NumpyLoops, "numpy")
 BACKEND = kernels.BACKEND
+NAMES = (
+    "rnn_sequence_forward", "rnn_sequence_backward", "rnn_sequence_forward_checkpointed",
+    "rnn_sequence_backward_checkpointed", "gru_sequence_forward", "gru_sequence_backward",
+    "gru_sequence_forward_checkpointed", "gru_sequence_backward_checkpointed",
+    "lstm_sequence_forward", "lstm_sequence_backward", "lstm_sequence_forward_checkpointed",
+    "lstm_sequence_backward_checkpointed",
+)
 
-if BACKEND == "compiled" and compiled is None:
-    raise kernels.not_built("sequence kernels", "tinygrad_vg._recurrent", _compiled_error)
+# As in kernels.py: the extension is imported on first use (it imports scipy.linalg), and
+# whether it exists is checked now.
+if BACKEND == "compiled" and importlib.util.find_spec(f"{__package__}._recurrent") is None:
+    raise kernels.not_built("sequence kernels", "tinygrad_vg._recurrent",
+                            ImportError("no module named tinygrad_vg._recurrent"))
 
-_active = compiled if BACKEND == "compiled" else reference
-rnn_sequence_forward = _active.rnn_sequence_forward
-rnn_sequence_backward = _active.rnn_sequence_backward
-rnn_sequence_forward_checkpointed = _active.rnn_sequence_forward_checkpointed
-rnn_sequence_backward_checkpointed = _active.rnn_sequence_backward_checkpointed
-gru_sequence_forward = _active.gru_sequence_forward
-gru_sequence_backward = _active.gru_sequence_backward
-gru_sequence_forward_checkpointed = _active.gru_sequence_forward_checkpointed
-gru_sequence_backward_checkpointed = _active.gru_sequence_backward_checkpointed
-lstm_sequence_forward = _active.lstm_sequence_forward
-lstm_sequence_backward = _active.lstm_sequence_backward
-lstm_sequence_forward_checkpointed = _active.lstm_sequence_forward_checkpointed
-lstm_sequence_backward_checkpointed = _active.lstm_sequence_backward_checkpointed
+
+def _bind() -> None:
+    global compiled, _compiled_error
+    compiled, _compiled_error = _load_compiled()
+    if BACKEND == "compiled" and compiled is None:
+        raise kernels.not_built("sequence kernels", "tinygrad_vg._recurrent", _compiled_error)
+    active = compiled if BACKEND == "compiled" else reference
+    globals().update({name: getattr(active, name) for name in NAMES})
+
+
+def __getattr__(name: str) -> Any:
+    """A sequence kernel, or `compiled`, before the first use: bind them, then answer."""
+    if name in NAMES or name in ("compiled", "_compiled_error"):
+        _bind()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if BACKEND == "numpy":
+    globals().update({name: getattr(reference, name) for name in NAMES})
