@@ -761,8 +761,8 @@ def adam_step(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps
     else:
         fast = False
     if not fast:
-        params, grads, exp_avgs, exp_avg_sqs, steps = _args.adam_args(params, grads, exp_avgs,
-                                                                       exp_avg_sqs, steps)
+        params, grads, exp_avgs, exp_avg_sqs, steps = _args.adam_args(
+            params, grads, exp_avgs, exp_avg_sqs, steps)
     count = len(params)
     for i in range(count):
         if fast:

@@ -228,7 +228,7 @@ def test_bad_arguments_are_value_errors():
         with pytest.raises(ValueError, match=pattern):
             optim.SGD(p, **kwargs)
     for kwargs, pattern in [(dict(lr=-1e-3), "lr"), (dict(betas=(0.9, 1.0)), r"betas.*\[0, 1\)"),
-                            (dict(betas=(-0.1, 0.9)), "betas"), 
+                            (dict(betas=(-0.1, 0.9)), "betas"),
                             (dict(eps=-1.0), "eps"), (dict(weight_decay=-0.1), "weight_decay")]:
         with pytest.raises(ValueError, match=pattern):
             optim.Adam(p, **kwargs)

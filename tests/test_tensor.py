@@ -87,7 +87,7 @@ def test_repr_shows_values_dtype_and_graph_state():
 @pytest.mark.parametrize("symbol", ["==", "!=", "<", "<=", ">", ">="])
 def test_comparisons_return_bool_tensors_that_need_no_grad(symbol):
     a_np, b_np = np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 2.0])
-    a = tg.Tensor(a_np, requires_grad=True)
+    a = tg.Tensor(a_np, requires_grad=True)  # noqa: F841  (used by the eval below)
     compare = {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal,
                ">": np.greater, ">=": np.greater_equal}[symbol]
     for other in (tg.Tensor(b_np), b_np, 2.0):

@@ -30,8 +30,9 @@ except Exception:  # not installed (a bare checkout on sys.path)
     __version__ = "0+unknown"
 
 __all__ = [
-    "Tensor", "tensor", "LockedError", "Function", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
-    "tape", "checkpoint", "gradcheck", "jacobians", "GradcheckError", "nn", "optim", "testing", "functional", "kernels", "ops", "abs", "clip", "concatenate", "exp", "log", "logsumexp",
-    "matmul", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh", "where", "__version__",
-    "explain_backward", "print_tape", "tape_listing", "to_dot", "render",
+    "Tensor", "tensor", "LockedError", "Function", "no_grad", "enable_grad", "is_grad_enabled",
+    "detect_anomaly", "tape", "checkpoint", "gradcheck", "jacobians", "GradcheckError", "nn",
+    "optim", "testing", "functional", "kernels", "ops", "abs", "clip", "concatenate", "exp", "log",
+    "logsumexp", "matmul", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh", "where",
+    "__version__", "explain_backward", "print_tape", "tape_listing", "to_dot", "render",
 ]

@@ -9,10 +9,10 @@ from .ops.elementwise import clip as clip_op
 from .tensor import Tensor
 
 __all__ = [
-    "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "leaky_relu", "elu", "softplus",
-    "gelu", "softmax", "log_softmax", "logsumexp", "mse_loss", "cross_entropy", "matmul",
-    "linear", "linear_act", "linear_act_stack", "concatenate", "stack", "where", "clip", "sum", "mean", "max", "min", "var", "reshape",
-    "transpose",
+    "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "leaky_relu", "elu", "softplus", "gelu",
+    "softmax", "log_softmax", "logsumexp", "mse_loss", "cross_entropy", "matmul", "linear",
+    "linear_act", "linear_act_stack", "concatenate", "stack", "where", "clip", "sum", "mean", "max",
+    "min", "var", "reshape", "transpose",
 ]
 
 

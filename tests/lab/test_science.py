@@ -1,7 +1,6 @@
 """The lab reproduces the seeds' findings, in log10 decades, on several seeds each."""
 import math
 
-import numpy as np
 import pytest
 
 from tinygrad_vg.lab import run_experiment

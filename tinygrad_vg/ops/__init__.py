@@ -13,7 +13,8 @@ from .shape import Concatenate, GetItem, Reshape, Stack, Transpose, Where
 
 __all__ = [
     "Abs", "Add", "Cast", "Clip", "Concatenate", "CrossEntropy", "Div", "Elu", "Exp", "Gelu",
-    "GetItem", "GRUSequence", "GRUStep", "LeakyRelu", "Linear", "LinearAct", "LinearActStack", "LSTMSequence", "LSTMStep", "Log", "LogSoftmax", "LogSumExp", "MSELoss", "MatMul", "Max", "Mean",
-    "Min", "Mul", "Neg", "Pow", "Relu", "Reshape", "RNNSequence", "Sigmoid", "Softmax", "Softplus", "Sqrt",
-    "Stack", "Sub", "Sum", "Tanh", "Transpose", "Var", "Where",
+    "GetItem", "GRUSequence", "GRUStep", "LeakyRelu", "Linear", "LinearAct", "LinearActStack",
+    "LSTMSequence", "LSTMStep", "Log", "LogSoftmax", "LogSumExp", "MSELoss", "MatMul", "Max",
+    "Mean", "Min", "Mul", "Neg", "Pow", "Relu", "Reshape", "RNNSequence", "Sigmoid", "Softmax",
+    "Softplus", "Sqrt", "Stack", "Sub", "Sum", "Tanh", "Transpose", "Var", "Where",
 ]
