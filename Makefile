@@ -30,10 +30,10 @@ $(BIN)/python:
 $(STAMP): $(SOURCES) | $(BIN)/python
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install --upgrade $(BUILD_DEPS)
-	@echo "== compiling the Cython kernels (csrc/ -> tinygrad_vg/_kernels, _recurrent): about a minute on 2 cores =="
+	@echo "== compiling the Cython kernels (csrc/<family>.pyx -> tinygrad_vg/kernels/compiled/): about two minutes on 2 cores =="
 	$(BIN)/python -m pip install --no-build-isolation -e ".[test,plot]"
 	@# Fail here, not in the tests, if the extension is not importable from outside the tree.
-	cd / && $(abspath $(BIN))/python -c "import tinygrad_vg._kernels as k; print('built', k.__file__)"
+	cd / && $(abspath $(BIN))/python -c "import tinygrad_vg.kernels.compiled.elementwise, tinygrad_vg.kernels.compiled.recurrent as k; print('built', k.__file__)"
 	touch $@
 
 # Both runs always happen; the target fails if either failed.
@@ -55,7 +55,7 @@ install-check:
 lint: $(STAMP)
 	$(BIN)/python -m pip install -q ruff cython-lint pycodestyle
 	$(BIN)/ruff check .
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/cython-lint csrc/*.pyx
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/cython-lint csrc/*.pyx csrc/*.pxd
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --no-build-isolation -e ".[bench]"
@@ -66,7 +66,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf build dist *.egg-info csrc/*.c csrc/*.html tinygrad_vg/*.so .pytest_cache .hypothesis
+	rm -rf build dist *.egg-info csrc/*.c csrc/*.html tinygrad_vg/kernels/compiled/*.so .pytest_cache .hypothesis
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 	rm -f $(STAMP) $(BENCH_STAMP)
 

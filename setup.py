@@ -1,4 +1,4 @@
-"""Build the compiled kernels (csrc/*.pyx -> tinygrad_vg._kernels, tinygrad_vg._recurrent).
+"""Build the compiled kernels (csrc/<family>.pyx -> tinygrad_vg.kernels.compiled.<family>).
 
 Everything else about the package is in pyproject.toml.
 
@@ -117,6 +117,7 @@ class build_ext(_build_ext):
         generated = cythonize(
             self.extensions,
             compiler_directives={"language_level": 3, "boundscheck": False, "wraparound": False},
+            include_path=["csrc"],
         )
         sources = {ext.name: ext.sources for ext in generated}
         for ext in self.extensions:
@@ -143,18 +144,26 @@ class build_py(_build_py):
         return outputs
 
 
-def _extension(name: str, source: str, loops: str) -> Extension:
+# One extension per kernel family (tinygrad_vg/kernels/__init__.py), from csrc/<family>.pyx,
+# with the C loops it includes.
+FAMILIES = {
+    "elementwise": ["csrc/elementwise_loops.h"],
+    "linear": ["csrc/linear_loops.h", "csrc/elementwise_loops.h"],
+    "optim": ["csrc/optim_loops.h"],
+    "memory": [],
+    "recurrent": ["csrc/recurrent_loops.h"],
+}
+SHARED = ["csrc/_dispatch.h", "csrc/_simd_math.h", "csrc/_arrays.pxd", "csrc/_blas.pxd"]
+
+
+def _extension(family: str) -> Extension:
     return Extension(
-        name, [source],
-        depends=[loops, "csrc/_simd_math.h", "csrc/_portable.h"],
+        f"tinygrad_vg.kernels.compiled.{family}", [f"csrc/{family}.pyx"],
+        depends=FAMILIES[family] + SHARED,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
     )
 
 
-extensions = [] if NO_EXTENSIONS else [
-    _extension("tinygrad_vg._kernels", "csrc/_kernels.pyx", "csrc/_kernel_loops.h"),
-    # Whole-sequence RNN/GRU/LSTM kernels (tinygrad_vg/sequence_kernels.py); same flags.
-    _extension("tinygrad_vg._recurrent", "csrc/_recurrent.pyx", "csrc/_recurrent_loops.h"),
-]
+extensions = [] if NO_EXTENSIONS else [_extension(family) for family in FAMILIES]
 
 setup(ext_modules=extensions, cmdclass={"build_ext": build_ext, "build_py": build_py})

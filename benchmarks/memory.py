@@ -70,9 +70,9 @@ def run_tinygrad(workload: str, steps: int, checkpoint: bool) -> dict:
         model = nn.deep_mlp("residual", 256, steps, "tanh", init="standard", rng=0, checkpoint_segments=segments)
         x = tg.Tensor(rng.standard_normal(size=(64, 256), dtype=np.float32))
         run = lambda: (model(x) ** 2).mean()   # noqa: E731
-    # the compiled extensions load on first use (kernels.py), and with them scipy.linalg: load
+    # the compiled extensions load on first use (tinygrad_vg/kernels/), and with them scipy.linalg: load
     # them before the baseline, so that their memory and time are not counted as the run's
-    tg.kernels.matmul, tg.sequence_kernels.lstm_sequence_forward  # noqa: B018
+    tg.kernels.matmul, tg.kernels.lstm_sequence_forward  # noqa: B018
     base = rss_bytes()
     start = time.perf_counter()
     loss = run()

@@ -10,7 +10,7 @@
  * Which vector variant gcc calls depends on the instruction set a loop is compiled
  * for: a baseline x86-64 build gets only the 4-wide SSE ones (_ZGVbN4v_tanhf), which
  * made tanh 3.5x slower than numpy's runtime-dispatched AVX-512 loop. The loops in
- * _kernel_loops.h are therefore compiled per instruction set and picked at load time
+ * elementwise_loops.h and recurrent_loops.h are therefore compiled per instruction set and picked at load time
  * (target_clones), so that an AVX-512 CPU runs _ZGVeN16v_tanhf.
  *
  * Accuracy, measured against numpy's float32 tanh over every 16th float32 bit pattern

@@ -1,4 +1,4 @@
-"""Compiled kernels against their numpy twins (tinygrad_vg/kernels.py).
+"""Compiled kernels against their numpy twins (tinygrad_vg/kernels/: reference/ vs csrc/).
 
 What "equal" means here:
 - tanh_backward, sigmoid_backward, relu_forward, relu_backward: bit for bit (NaN
@@ -312,16 +312,36 @@ def test_unknown_backend_raises_value_error():
     assert "ValueError" in result.stderr and "accepted: compiled, numpy" in result.stderr
 
 
-@pytest.mark.parametrize("extension, module", [("_kernels", "kernels"), ("_recurrent", "sequence_kernels")])
-def test_missing_extension_is_loud(extension, module):
-    if extension == "_recurrent" and kernels.compiled is None:  # then _kernels fails first
-        pytest.skip("hides _recurrent alone: needs tinygrad_vg._kernels built")
-    result = _import_kernels("compiled", extension, module)
+@pytest.mark.parametrize("family", list(kernels.FAMILIES))
+def test_missing_extension_is_loud(family):
+    """Any one family's extension missing: the compiled backend refuses to import, naming it."""
+    extension = f"kernels.compiled.{family}"
+    result = _import_kernels("compiled", extension)
     assert result.returncode != 0
-    assert "ImportError" in result.stderr and f"(tinygrad_vg.{extension}) are not built" in result.stderr
-    assert "make venv" in result.stderr
-    result = _import_kernels("numpy", extension, module)  # numpy asked for: fine
+    assert "ImportError" in result.stderr and "(tinygrad_vg.kernels.compiled) are not built" in result.stderr
+    assert f"tinygrad_vg.{extension}" in result.stderr and "make venv" in result.stderr
+    result = _import_kernels("numpy", extension)  # numpy asked for: fine
     assert result.returncode == 0 and result.stdout.strip() == "numpy", result.stderr
+
+
+def test_every_family_has_twins_with_the_same_names():
+    """The pattern: kernels/reference/<family>.py and csrc/<family>.pyx, same public names."""
+    import importlib
+    for family, names in kernels.FAMILIES.items():
+        assert (ROOT / "tinygrad_vg" / "kernels" / "reference" / f"{family}.py").exists(), family
+        assert (ROOT / "csrc" / f"{family}.pyx").exists(), family
+        reference = importlib.import_module(f"tinygrad_vg.kernels.reference.{family}")
+        if kernels.compiled is None:
+            continue
+        compiled = importlib.import_module(f"tinygrad_vg.kernels.compiled.{family}")
+        public = {n for n in dir(reference) if callable(getattr(reference, n)) and not n.startswith("_")
+                  and getattr(getattr(reference, n), "__module__", None) == reference.__name__}
+        if family == "recurrent":   # loops, called by the entry points of kernels/recurrent.py
+            public = {n for n in public if n.startswith(("lstm_", "gru_", "rnn_"))}
+        else:
+            assert public == set(names), family
+        for name in public:
+            assert callable(getattr(compiled, name, None)), f"csrc/{family}.pyx lacks {name}"
 
 
 # ---------------------------------------------------------------- fused linear layer
@@ -460,7 +480,7 @@ def test_vector_math_is_reported():
     """The extension says whether its tanh loops call libmvec (see csrc/_simd_math.h)."""
     if kernels.compiled is None:
         pytest.skip("compiled extension not built")
-    from tinygrad_vg import _kernels
+    from tinygrad_vg.kernels.compiled import elementwise as _kernels
     assert isinstance(_kernels.VECTOR_MATH, bool)
     if kernels.BACKEND == "compiled":
         assert "vector math" in kernels.report()
@@ -472,7 +492,7 @@ def test_vector_isa_is_reported():
     """The loops are compiled for several instruction sets; the one this CPU runs is named."""
     if kernels.compiled is None:
         pytest.skip("compiled extension not built")
-    from tinygrad_vg import _kernels
+    from tinygrad_vg.kernels.compiled import elementwise as _kernels
     assert isinstance(_kernels.VECTOR_ISA, str) and _kernels.VECTOR_ISA
     if kernels.BACKEND == "compiled":
         assert _kernels.VECTOR_ISA in kernels.report()
@@ -480,7 +500,7 @@ def test_vector_isa_is_reported():
 
 # ---------------------------------------------------------------- fast path and slow path
 # The compiled wrappers take a fast path for plain contiguous aligned arrays and a slow
-# one (checks in _kernel_args, copies) for everything else: both must give the twin's
+# one (checks in kernels/_checks.py, copies) for everything else: both must give the twin's
 # results, and the slow path the twin's errors.
 
 def unaligned(base: np.ndarray) -> np.ndarray:

@@ -16,7 +16,8 @@ ENGINE, NN, TOP = 0, 1, 2
 TOP_MODULES = {"cli", "__main__", "explain", "graph", "gradcheck", "testing"}   # besides lab/
 # made by the build, imported where the backend is chosen: the extensions, and the install-time
 # switch setup.py writes for an install without a compiler
-COMPILED = {"tinygrad_vg._kernels", "tinygrad_vg._recurrent", "tinygrad_vg._build_config"}
+COMPILED = {"tinygrad_vg._build_config"} | {f"tinygrad_vg.kernels.compiled.{family}" for family in
+                                            ("elementwise", "linear", "optim", "memory", "recurrent")}
 
 
 def module_name(path: Path) -> str:

@@ -135,8 +135,7 @@ _NO_EXTENSIONS_INSTALL = (
     "import sys, types\n"
     "config = types.ModuleType('tinygrad_vg._build_config'); config.EXTENSIONS = False\n"
     "sys.modules['tinygrad_vg._build_config'] = config\n"
-    "sys.modules['tinygrad_vg._kernels'] = None\n"
-    "sys.modules['tinygrad_vg._recurrent'] = None\n"
+    + "".join(f"sys.modules['tinygrad_vg.kernels.compiled.{family}'] = None\n" for family in kernels.FAMILIES)
 )
 
 
@@ -148,13 +147,13 @@ def _without_backend_variable() -> dict:
 
 def test_install_without_extensions_picks_numpy_and_says_why():
     code = _NO_EXTENSIONS_INSTALL + (
-        "from tinygrad_vg import kernels, sequence_kernels\n"
-        "print(kernels.BACKEND, sequence_kernels.BACKEND)\nprint(kernels.report())\n")
+        "from tinygrad_vg import kernels\n"
+        "print(kernels.BACKEND, kernels.compiled)\nprint(kernels.report())\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_without_backend_variable(),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     backends, report = result.stdout.splitlines()
-    assert backends == "numpy numpy"
+    assert backends == "numpy None"
     assert report.startswith("numpy backend") and "TINYGRAD_VG_NO_EXTENSIONS=1" in report
 
 
@@ -169,7 +168,7 @@ def test_install_without_extensions_still_refuses_the_compiled_backend():
 @pytest.mark.skipif(not kernels.EXTENSIONS, reason="this package was installed without extensions")
 def test_default_install_without_extensions_fails_loudly():
     """A package installed normally whose extension is missing does not fall back to numpy."""
-    code = "import sys\nsys.modules['tinygrad_vg._kernels'] = None\nimport tinygrad_vg\n"
+    code = "import sys\nsys.modules['tinygrad_vg.kernels.compiled.linear'] = None\nimport tinygrad_vg\n"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_without_backend_variable(),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
@@ -221,8 +220,10 @@ def test_import_does_not_load_scipy_special():
 
 # ---------------------------------------------------------------- portable C
 
-_TRANSLATION_UNIT = """#include "_kernel_loops.h"
-#include "_recurrent_loops.h"
+_TRANSLATION_UNIT = """#include "elementwise_loops.h"
+#include "linear_loops.h"
+#include "optim_loops.h"
+#include "recurrent_loops.h"
 int main(void) {
     float x[4] = {0.5f, -1.0f, 2.0f, 0.0f}, y[4];
     tg_tanh_f(x, y, 4);

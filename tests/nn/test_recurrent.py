@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import tinygrad_vg as tg
 import tinygrad_vg.functional as F
 from tinygrad_vg import nn, optim
-from tinygrad_vg import sequence_kernels as sk
+from tinygrad_vg import kernels as sk
 from tinygrad_vg.testing import arrays
 
 from .helpers import gradcheck_module
@@ -391,7 +391,7 @@ def test_return_sequence_false_with_checkpointing_peaks_below_one_output_sequenc
     (and for a while a dense gradient of it); False stays below half of one such array: the states
     entering the 100 segments, and one segment's recomputation (20 steps) and blocks (16 steps)
     of scratch. Measured: 0.1 to 0.4 of it, by cell and backend."""
-    monkeypatch.setattr(sk, "BLOCK_ROWS", 64)
+    monkeypatch.setattr(sk.recurrent, "BLOCK_ROWS", 64)
     T, N, D, H = 2000, 4, 2, 16
     x = tg.Tensor(np.random.default_rng(0).normal(size=(T, N, D)))
     sequence_bytes = T * N * H * 8

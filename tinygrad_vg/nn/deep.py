@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from .. import kernels
 from ..grad_mode import is_grad_enabled
 from ..checkpoint import checkpoint, segment_count, split_evenly
 from ..ops import LinearAct, LinearActStack
@@ -33,7 +34,7 @@ __all__ = ["PlainBlock", "ResidualBlock", "HighwayBlock", "DeepMLP", "deep_mlp",
 KINDS = ("plain", "residual", "highway")
 NORMS = (None, "batch", "layer")
 # activations with a fused linear+activation kernel (ops.LinearAct): one tape node per layer
-FUSED = {"tanh": "tanh", "sigmoid": "sigmoid", "relu": "relu", "linear": None, "identity": None}
+FUSED = {**{name: name for name in kernels.FUSED_ACTIVATIONS if name != "identity"}, "linear": None, "identity": None}
 
 
 def _make_norm(norm: str | None, width: int, dtype: Any) -> Module | None:

@@ -21,7 +21,7 @@ Design:
 - The step math is written once per cell kind, in rnn_step / gru_step / lstm_step (the
   cells), and in the whole-sequence ops that the sequence modules use
   (ops.RNNSequence, ops.GRUSequence, ops.LSTMSequence: one tape node per layer, the loop
-  over time in tinygrad_vg.sequence_kernels, compiled or numpy). Both follow torch's
+  over time in tinygrad_vg.kernels.recurrent, compiled or numpy). Both follow torch's
   equations; the tests hold the modules to the cell-by-cell unroll.
 - A sequence op projects the input of many steps with one GEMM (x W_ih^T for a block of
   steps) and, in backward, forms grad_W_ih, grad_W_hh and grad_x with GEMMs over blocks
@@ -59,7 +59,7 @@ from .. import ops
 from ..checkpoint import segment_count, split_evenly
 from ..grad_mode import is_grad_enabled
 from ..hooks import RemovableHandle
-from ..sequence_kernels import check_return_sequence
+from ..kernels import check_return_sequence
 from ..tensor import Tensor
 from . import init
 from .linear import check_dtype

@@ -1,5 +1,5 @@
 """Recurrent ops: fused cell steps (one node per time step instead of a dozen), and whole
-sequences (one node per layer, the loop over time in tinygrad_vg.sequence_kernels).
+sequences (one node per layer, the loop over time in tinygrad_vg.kernels.recurrent).
 
 Shapes: T steps, N batch, D input features, H hidden units, G gates (RNN 1, GRU 3,
 LSTM 4). Steps: x_proj (N, G*H) = x W_ih^T + b_ih computed outside; h (N, H); W_hh
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import kernels, sequence_kernels
+from .. import kernels
 from ..autograd import Function
 
 
@@ -176,18 +176,18 @@ class LSTMSequence(Function):
 
     def forward(self, x, h0, c0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, segments=None, step_hook=None,
                 return_sequence=True):
-        whole = sequence_kernels.check_return_sequence("LSTMSequence", return_sequence)
+        whole = kernels.check_return_sequence("LSTMSequence", return_sequence)
         out = _sequence_out(x, h0, whole, 1)
         h_rows = None if out is None else out[:-1]
         if segments is None:
-            h, gates, c, tanh_c = sequence_kernels.lstm_sequence_forward(
+            h, gates, c, tanh_c = kernels.lstm_sequence_forward(
                 x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, out=h_rows if whole else None)
             self.h, self.gates, self.c, self.tanh_c, self.h0, self.c0 = h, gates, c, tanh_c, h0, c0
             if not whole:
                 h_rows[0] = h[-1]
             c_last = c[-1]
         else:
-            _, c_last, self.h_in, self.c_in = sequence_kernels.lstm_sequence_forward_checkpointed(
+            _, c_last, self.h_in, self.c_in = kernels.lstm_sequence_forward_checkpointed(
                 x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, segments, out=h_rows, return_sequence=whole)
             self.bias_ih, self.bias_hh = bias_ih, bias_hh
         out[-1] = c_last
@@ -200,11 +200,11 @@ class LSTMSequence(Function):
         grad_seq, grad_hT = _sequence_grads(grad_out, self.whole, self.x.shape[0])
         step_grads = _step_grads(self.step_hook, self.x, self.weight_hh, grad_out.dtype)
         if self.segments is None:
-            grads = sequence_kernels.lstm_sequence_backward(
+            grads = kernels.lstm_sequence_backward(
                 grad_seq, grad_hT, grad_out[-1], self.h, self.gates, self.c, self.tanh_c, self.x, self.h0, self.c0,
                 self.weight_ih, self.weight_hh, step_grads=step_grads, **need)
         else:
-            grads = sequence_kernels.lstm_sequence_backward_checkpointed(
+            grads = kernels.lstm_sequence_backward_checkpointed(
                 grad_seq, grad_hT, grad_out[-1], self.h_in, self.c_in, self.segments, self.x, self.weight_ih,
                 self.weight_hh, self.bias_ih, self.bias_hh, step_grads=step_grads, **need)
         _call_hook(self.step_hook, step_grads)
@@ -225,16 +225,16 @@ class GRUSequence(Function):
 
     def forward(self, x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, segments=None, step_hook=None,
                 return_sequence=True):
-        whole = sequence_kernels.check_return_sequence("GRUSequence", return_sequence)
+        whole = kernels.check_return_sequence("GRUSequence", return_sequence)
         out = _sequence_out(x, h0, whole, 0)
         if segments is None:
-            self.h, self.gates, self.hn = sequence_kernels.gru_sequence_forward(
+            self.h, self.gates, self.hn = kernels.gru_sequence_forward(
                 x, h0, weight_ih, weight_hh, bias_ih, bias_hh, out=out if whole else None)
             self.h0 = h0
             if not whole:
                 out[0] = self.h[-1]
         else:
-            out, self.h_in = sequence_kernels.gru_sequence_forward_checkpointed(
+            out, self.h_in = kernels.gru_sequence_forward_checkpointed(
                 x, h0, weight_ih, weight_hh, bias_ih, bias_hh, segments, out=out, return_sequence=whole)
             self.bias_ih, self.bias_hh = bias_ih, bias_hh
         self.x, self.weight_ih, self.weight_hh = x, weight_ih, weight_hh
@@ -246,11 +246,11 @@ class GRUSequence(Function):
         grad_seq, grad_hT = _sequence_grads(grad_out, self.whole, self.x.shape[0])
         step_grads = _step_grads(self.step_hook, self.x, self.weight_hh, grad_out.dtype)
         if self.segments is None:
-            grads = sequence_kernels.gru_sequence_backward(
+            grads = kernels.gru_sequence_backward(
                 grad_seq, grad_hT, self.h, self.gates, self.hn, self.x, self.h0, self.weight_ih, self.weight_hh,
                 step_grads=step_grads, **need)
         else:
-            grads = sequence_kernels.gru_sequence_backward_checkpointed(
+            grads = kernels.gru_sequence_backward_checkpointed(
                 grad_seq, grad_hT, self.h_in, self.segments, self.x, self.weight_ih, self.weight_hh, self.bias_ih,
                 self.bias_hh, step_grads=step_grads, **need)
         _call_hook(self.step_hook, step_grads)
@@ -270,16 +270,16 @@ class RNNSequence(Function):
 
     def forward(self, x, h0, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh",
                 segments=None, step_hook=None, return_sequence=True):
-        whole = sequence_kernels.check_return_sequence("RNNSequence", return_sequence)
+        whole = kernels.check_return_sequence("RNNSequence", return_sequence)
         out = _sequence_out(x, h0, whole, 0)
         if segments is None:
-            self.h = sequence_kernels.rnn_sequence_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh,
+            self.h = kernels.rnn_sequence_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh,
                                                            nonlinearity, out=out if whole else None)
             self.h0 = h0
             if not whole:
                 out[0] = self.h[-1]
         else:
-            out, self.h_in = sequence_kernels.rnn_sequence_forward_checkpointed(
+            out, self.h_in = kernels.rnn_sequence_forward_checkpointed(
                 x, h0, weight_ih, weight_hh, bias_ih, bias_hh, segments, nonlinearity, out=out,
                 return_sequence=whole)
             self.bias_ih, self.bias_hh = bias_ih, bias_hh
@@ -292,11 +292,11 @@ class RNNSequence(Function):
         grad_seq, grad_hT = _sequence_grads(grad_out, self.whole, self.x.shape[0])
         step_grads = _step_grads(self.step_hook, self.x, self.weight_hh, grad_out.dtype)
         if self.segments is None:
-            grads = sequence_kernels.rnn_sequence_backward(
+            grads = kernels.rnn_sequence_backward(
                 grad_seq, grad_hT, self.h, self.x, self.h0, self.weight_ih, self.weight_hh, self.nonlinearity,
                 step_grads=step_grads, **need)
         else:
-            grads = sequence_kernels.rnn_sequence_backward_checkpointed(
+            grads = kernels.rnn_sequence_backward_checkpointed(
                 grad_seq, grad_hT, self.h_in, self.segments, self.x, self.weight_ih, self.weight_hh, self.bias_ih,
                 self.bias_hh, self.nonlinearity, step_grads=step_grads, **need)
         _call_hook(self.step_hook, step_grads)

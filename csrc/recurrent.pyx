@@ -8,12 +8,12 @@ LSTM 4), GH = G*H; x (T, N, D), h (T, N, H), w_ih (GH, D), w_hh (GH, H). Every a
 here is C-contiguous; a "row" of a (T, N, K) array is one step's (N, K) matrix.
 
 Design:
-- tinygrad_vg/sequence_kernels.py holds the public kernels: it checks the arguments,
-  allocates outputs and workspaces, and calls the private functions here (or their
-  numpy twins there, which mirror them line for line). The private functions take
+- tinygrad_vg/kernels/recurrent.py holds the entry points: it checks the arguments,
+  allocates outputs and workspaces, and calls the loops here (or their numpy twins in
+  tinygrad_vg/kernels/reference/recurrent.py, the same equations step by step). The loops take
   typed C-contiguous memoryviews, so a wrong dtype or layout is a Cython error, never
   a crash, and check that the shapes agree before touching memory.
-- Time is cut into blocks of P steps aligned to step 0 (P N ~ sequence_kernels.
+- Time is cut into blocks of P steps aligned to step 0 (P N ~ kernels.recurrent.
   BLOCK_ROWS rows). Forward: one GEMM projects a block's inputs, x W_ih^T + b; then
   per step one GEMM h_{t-1} W_hh^T and one fused pass over the gates. Backward, per
   step: one fused pass makes the pre-activation gradients of the step into a block
@@ -26,53 +26,32 @@ Design:
   blocks fill across segment boundaries. So every BLAS call and every pass has the
   same operands as in the plain run, and the gradients are bit for bit the same
   whatever the segments: what gradient checkpointing promises.
-- Only the last step wanted (return_sequence=False in sequence_kernels.py): a checkpointed
+- Only the last step wanted (return_sequence=False in kernels/recurrent.py): a checkpointed
   forward writes the steps' outputs into two rows in turn instead of h (T, N, H), and a
   backward takes grad_out as one row (1, N, H) read at every step, zeros there: the
   gradient then enters through grad_hT (and grad_cT) alone. The arithmetic is that of a
   full-length run whose grad_out is zero but at the last step, so the bits are too.
-- The per-step passes over the gates are plain C (csrc/_recurrent_loops.h): restrict
+- The per-step passes over the gates are plain C (csrc/recurrent_loops.h): restrict
   pointers, vectorized through libmvec, compiled for SSE2/AVX2/AVX-512 and picked at
   load time. sigmoid(v) = 0.5 tanh(v / 2) + 0.5: one transcendental, never overflows.
-- As in _kernels.pyx: no FMA contraction (setup.py), and constants are typed locals,
+- As in elementwise.pyx: no FMA contraction (setup.py), and constants are typed locals,
   so float32 math stays float32.
 """
 import numpy as np
 
 from libc.string cimport memcpy
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+from _blas cimport floating, row_major_gemm as _mm
 
 cdef extern from "_simd_math.h":
     int TG_VECTOR_MATH
 
 VECTOR_MATH = bool(TG_VECTOR_MATH)
 
-ctypedef fused floating:
-    float
-    double
-
-
 cdef struct Dims:
     Py_ssize_t T, N, D, H, GH, P   # steps, batch, input, hidden, gate columns, steps per block
 
 
 # ---------------------------------------------------------------- BLAS, projection, block gradients
-
-cdef void _mm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-              const floating* a, Py_ssize_t lda, const floating* b, Py_ssize_t ldb,
-              floating beta, floating* c, Py_ssize_t ldc) noexcept nogil:
-    """c (m x n) = beta c + op(a) op(b), op(a) = a^T if trans_a; row-major, row strides ld*.
-    BLAS is column-major, where a row-major matrix is its transpose: it computes
-    c^T = op(b)^T op(a)^T, with the same trans flags."""
-    cdef char ta = c'T' if trans_a else c'N'
-    cdef char tb = c'T' if trans_b else c'N'
-    cdef int bm = <int> n, bn = <int> m, bk = <int> k, la = <int> lda, lb = <int> ldb, lc = <int> ldc
-    cdef floating one = 1
-    if floating is float:
-        sgemm(&tb, &ta, &bm, &bn, &bk, &one, <float*> b, &lb, <float*> a, &la, &beta, c, &lc)
-    else:
-        dgemm(&tb, &ta, &bm, &bn, &bk, &one, <double*> b, &lb, <double*> a, &la, &beta, c, &lc)
-
 
 cdef inline void _recurrent_mm(Dims dm, const floating* h_prev, const floating* w_hh_t, floating beta,
                                floating* out) noexcept nogil:
@@ -170,7 +149,7 @@ cdef inline void _copy(floating* dst, const floating* src, Py_ssize_t n) noexcep
 
 # ---------------------------------------------------------------- per-step passes (C, see the header)
 
-cdef extern from "_recurrent_loops.h" nogil:
+cdef extern from "recurrent_loops.h" nogil:
     void tg_lstm_cell_f(Py_ssize_t n, Py_ssize_t hid, float* a, const float* c_prev, float* c,
                         float* tanh_c, float* h)
     void tg_lstm_cell_d(Py_ssize_t n, Py_ssize_t hid, double* a, const double* c_prev, double* c,
@@ -353,11 +332,11 @@ cdef void _lstm_backward_steps(
             _block_grads(dm, b0, d_blk, d_blk, h_blk, x, w_ih, grad_x, grad_w_ih, grad_w_hh, grad_b, NULL)
 
 
-def _lstm_forward(const floating[:, :, ::1] x not None, const floating[:, ::1] h0 not None,
-                  const floating[:, ::1] c0 not None, const floating[:, ::1] w_ih not None,
-                  const floating[:, ::1] w_hh not None, const floating[::1] bias not None, bint has_bias,
-                  Py_ssize_t block, floating[:, :, ::1] h not None, floating[:, :, ::1] gates not None,
-                  floating[:, :, ::1] c not None, floating[:, :, ::1] tanh_c not None):
+def lstm_forward(const floating[:, :, ::1] x not None, const floating[:, ::1] h0 not None,
+                 const floating[:, ::1] c0 not None, const floating[:, ::1] w_ih not None,
+                 const floating[:, ::1] w_hh not None, const floating[::1] bias not None, bint has_bias,
+                 Py_ssize_t block, floating[:, :, ::1] h not None, floating[:, :, ::1] gates not None,
+                 floating[:, :, ::1] c not None, floating[:, :, ::1] tanh_c not None):
     """The plain forward: h, gates, c, tanh_c (T, N, .) filled for every step."""
     cdef Dims dm = _dims(tuple(x.shape)[:3], 4, tuple(w_hh.shape)[:2], block)
     cdef const floating[:, ::1] w_hh_t = _transposed(w_hh)
@@ -384,13 +363,13 @@ def _lstm_forward(const floating[:, :, ::1] x not None, const floating[:, ::1] h
             b0 += dm.P
 
 
-def _lstm_forward_checkpointed(const floating[:, :, ::1] x not None, const floating[:, ::1] h0 not None,
-                               const floating[:, ::1] c0 not None, const floating[:, ::1] w_ih not None,
-                               const floating[:, ::1] w_hh not None, const floating[::1] bias not None,
-                               bint has_bias, Py_ssize_t block, const Py_ssize_t[::1] starts not None,
-                               floating[:, :, ::1] h not None, floating[:, ::1] c_last not None,
-                               floating[:, :, ::1] h_in not None, floating[:, :, ::1] c_in not None,
-                               floating[::1] work not None):
+def lstm_forward_checkpointed(const floating[:, :, ::1] x not None, const floating[:, ::1] h0 not None,
+                              const floating[:, ::1] c0 not None, const floating[:, ::1] w_ih not None,
+                              const floating[:, ::1] w_hh not None, const floating[::1] bias not None,
+                              bint has_bias, Py_ssize_t block, const Py_ssize_t[::1] starts not None,
+                              floating[:, :, ::1] h not None, floating[:, ::1] c_last not None,
+                              floating[:, :, ::1] h_in not None, floating[:, :, ::1] c_in not None,
+                              floating[::1] work not None):
     """The forward keeping only h, c_T and the state (h_in, c_in) entering each segment;
     work: P N 4H + 3 N H scratch. h: (T, N, H) for every step's output, or (2, N, H) for
     two rows in turn (step t in row t % 2) when only the last step is wanted."""
@@ -433,16 +412,16 @@ def _lstm_forward_checkpointed(const floating[:, :, ::1] x not None, const float
         _copy(&c_last[0, 0], c_prev, NH)
 
 
-def _lstm_backward(const floating[:, :, ::1] grad_out not None, const floating[:, :, ::1] h not None,
-                   const floating[:, :, ::1] gates not None, const floating[:, :, ::1] c not None,
-                   const floating[:, :, ::1] tanh_c not None, const floating[:, :, ::1] x not None,
-                   const floating[:, ::1] h0 not None, const floating[:, ::1] c0 not None,
-                   const floating[:, ::1] w_ih not None, const floating[:, ::1] w_hh not None, Py_ssize_t block,
-                   floating[:, ::1] grad_h not None, floating[:, ::1] grad_c not None, floating[::1] work not None,
-                   floating[:, :, ::1] grad_x not None, floating[:, ::1] grad_w_ih not None,
-                   floating[:, ::1] grad_w_hh not None, floating[::1] grad_b not None,
-                   floating[:, :, ::1] step_grads not None, bint need_x, bint need_w_ih, bint need_w_hh,
-                   bint need_b, bint need_steps):
+def lstm_backward(const floating[:, :, ::1] grad_out not None, const floating[:, :, ::1] h not None,
+                  const floating[:, :, ::1] gates not None, const floating[:, :, ::1] c not None,
+                  const floating[:, :, ::1] tanh_c not None, const floating[:, :, ::1] x not None,
+                  const floating[:, ::1] h0 not None, const floating[:, ::1] c0 not None,
+                  const floating[:, ::1] w_ih not None, const floating[:, ::1] w_hh not None, Py_ssize_t block,
+                  floating[:, ::1] grad_h not None, floating[:, ::1] grad_c not None, floating[::1] work not None,
+                  floating[:, :, ::1] grad_x not None, floating[:, ::1] grad_w_ih not None,
+                  floating[:, ::1] grad_w_hh not None, floating[::1] grad_b not None,
+                  floating[:, :, ::1] step_grads not None, bint need_x, bint need_w_ih, bint need_w_hh,
+                  bint need_b, bint need_steps):
     """The plain backward. grad_h, grad_c: dL/dh_{T-1}, dL/dc_{T-1} in, dL/dh0, dL/dc0 out;
     work: P N (4H + H). Parameter gradients are added to (zeroed by the caller)."""
     cdef Dims dm = _dims(tuple(x.shape)[:3], 4, tuple(w_hh.shape)[:2], block)
@@ -467,16 +446,16 @@ def _lstm_backward(const floating[:, :, ::1] grad_out not None, const floating[:
                              &grad_w_hh[0, 0] if need_w_hh else NULL, &grad_b[0] if need_b else NULL)
 
 
-def _lstm_backward_checkpointed(const floating[:, :, ::1] grad_out not None,
-                                const floating[:, :, ::1] h_in not None, const floating[:, :, ::1] c_in not None,
-                                const Py_ssize_t[::1] starts not None, const floating[:, :, ::1] x not None,
-                                const floating[:, ::1] w_ih not None, const floating[:, ::1] w_hh not None,
-                                const floating[::1] bias not None, bint has_bias, Py_ssize_t block,
-                                floating[:, ::1] grad_h not None, floating[:, ::1] grad_c not None,
-                                floating[::1] work not None, floating[:, :, ::1] grad_x not None,
-                                floating[:, ::1] grad_w_ih not None, floating[:, ::1] grad_w_hh not None,
-                                floating[::1] grad_b not None, floating[:, :, ::1] step_grads not None,
-                                bint need_x, bint need_w_ih, bint need_w_hh, bint need_b, bint need_steps):
+def lstm_backward_checkpointed(const floating[:, :, ::1] grad_out not None,
+                               const floating[:, :, ::1] h_in not None, const floating[:, :, ::1] c_in not None,
+                               const Py_ssize_t[::1] starts not None, const floating[:, :, ::1] x not None,
+                               const floating[:, ::1] w_ih not None, const floating[:, ::1] w_hh not None,
+                               const floating[::1] bias not None, bint has_bias, Py_ssize_t block,
+                               floating[:, ::1] grad_h not None, floating[:, ::1] grad_c not None,
+                               floating[::1] work not None, floating[:, :, ::1] grad_x not None,
+                               floating[:, ::1] grad_w_ih not None, floating[:, ::1] grad_w_hh not None,
+                               floating[::1] grad_b not None, floating[:, :, ::1] step_grads not None,
+                               bint need_x, bint need_w_ih, bint need_w_hh, bint need_b, bint need_steps):
     """The checkpointed backward: each segment, last first, is recomputed from (h_in, c_in)
     and then backpropagated. work: P N (4H + H) + 2 P N 4H + S N (4H + 3H), S the longest segment."""
     cdef Dims dm = _dims(tuple(x.shape)[:3], 4, tuple(w_hh.shape)[:2], block)
@@ -597,11 +576,11 @@ cdef void _gru_step(Dims dm, floating* a, const floating* h_prev, const floating
     _gru_cell(dm.N, dm.H, a, rec, b_hn, h_prev, hn, h)
 
 
-def _gru_forward(const floating[:, :, ::1] x not None, const floating[:, ::1] h0 not None,
-                 const floating[:, ::1] w_ih not None, const floating[:, ::1] w_hh not None,
-                 const floating[::1] bias not None, bint has_bias, const floating[::1] b_hn not None,
-                 Py_ssize_t block, floating[:, :, ::1] h not None, floating[:, :, ::1] gates not None,
-                 floating[:, :, ::1] hn not None, floating[::1] work not None):
+def gru_forward(const floating[:, :, ::1] x not None, const floating[:, ::1] h0 not None,
+                const floating[:, ::1] w_ih not None, const floating[:, ::1] w_hh not None,
+                const floating[::1] bias not None, bint has_bias, const floating[::1] b_hn not None,
+                Py_ssize_t block, floating[:, :, ::1] h not None, floating[:, :, ::1] gates not None,
+                floating[:, :, ::1] hn not None, floating[::1] work not None):
     """The plain forward; bias: b_ih + [b_hr, b_hz, 0] (added to the projection), b_hn: the
     rest of b_hh (zeros without bias); work: N 3H."""
     cdef Dims dm = _dims(tuple(x.shape)[:3], 3, tuple(w_hh.shape)[:2], block)
@@ -623,12 +602,12 @@ def _gru_forward(const floating[:, :, ::1] x not None, const floating[:, ::1] h0
             b0 += dm.P
 
 
-def _gru_forward_checkpointed(const floating[:, :, ::1] x not None, const floating[:, ::1] h0 not None,
-                              const floating[:, ::1] w_ih not None, const floating[:, ::1] w_hh not None,
-                              const floating[::1] bias not None, bint has_bias, const floating[::1] b_hn not None,
-                              Py_ssize_t block, const Py_ssize_t[::1] starts not None,
-                              floating[:, :, ::1] h not None, floating[:, :, ::1] h_in not None,
-                              floating[::1] work not None):
+def gru_forward_checkpointed(const floating[:, :, ::1] x not None, const floating[:, ::1] h0 not None,
+                             const floating[:, ::1] w_ih not None, const floating[:, ::1] w_hh not None,
+                             const floating[::1] bias not None, bint has_bias, const floating[::1] b_hn not None,
+                             Py_ssize_t block, const Py_ssize_t[::1] starts not None,
+                             floating[:, :, ::1] h not None, floating[:, :, ::1] h_in not None,
+                             floating[::1] work not None):
     """The forward keeping only h and the state h_in entering each segment; work: P N 3H + N 3H + N H.
     h: (T, N, H), or (2, N, H) for two rows in turn (step t in row t % 2)."""
     cdef Dims dm = _dims(tuple(x.shape)[:3], 3, tuple(w_hh.shape)[:2], block)
@@ -658,15 +637,15 @@ def _gru_forward_checkpointed(const floating[:, :, ::1] x not None, const floati
             b0 += dm.P
 
 
-def _gru_backward(const floating[:, :, ::1] grad_out not None, const floating[:, :, ::1] h not None,
-                  const floating[:, :, ::1] gates not None, const floating[:, :, ::1] hn not None,
-                  const floating[:, :, ::1] x not None, const floating[:, ::1] h0 not None,
-                  const floating[:, ::1] w_ih not None, const floating[:, ::1] w_hh not None, Py_ssize_t block,
-                  floating[:, ::1] grad_h not None, floating[::1] work not None,
-                  floating[:, :, ::1] grad_x not None, floating[:, ::1] grad_w_ih not None,
-                  floating[:, ::1] grad_w_hh not None, floating[::1] grad_b_ih not None,
-                  floating[::1] grad_b_hh not None, floating[:, :, ::1] step_grads not None, bint need_x,
-                  bint need_w_ih, bint need_w_hh, bint need_b, bint need_steps):
+def gru_backward(const floating[:, :, ::1] grad_out not None, const floating[:, :, ::1] h not None,
+                 const floating[:, :, ::1] gates not None, const floating[:, :, ::1] hn not None,
+                 const floating[:, :, ::1] x not None, const floating[:, ::1] h0 not None,
+                 const floating[:, ::1] w_ih not None, const floating[:, ::1] w_hh not None, Py_ssize_t block,
+                 floating[:, ::1] grad_h not None, floating[::1] work not None,
+                 floating[:, :, ::1] grad_x not None, floating[:, ::1] grad_w_ih not None,
+                 floating[:, ::1] grad_w_hh not None, floating[::1] grad_b_ih not None,
+                 floating[::1] grad_b_hh not None, floating[:, :, ::1] step_grads not None, bint need_x,
+                 bint need_w_ih, bint need_w_hh, bint need_b, bint need_steps):
     """The plain backward; grad_h: dL/dh_{T-1} in, dL/dh0 out; work: P N (3H + 3H + H) + N H."""
     cdef Dims dm = _dims(tuple(x.shape)[:3], 3, tuple(w_hh.shape)[:2], block)
     _expect("h0", h0, (dm.N, dm.H))
@@ -690,16 +669,16 @@ def _gru_backward(const floating[:, :, ::1] grad_out not None, const floating[:,
                             &grad_b_hh[0] if need_b else NULL)
 
 
-def _gru_backward_checkpointed(const floating[:, :, ::1] grad_out not None,
-                               const floating[:, :, ::1] h_in not None, const Py_ssize_t[::1] starts not None,
-                               const floating[:, :, ::1] x not None, const floating[:, ::1] w_ih not None,
-                               const floating[:, ::1] w_hh not None, const floating[::1] bias not None,
-                               bint has_bias, const floating[::1] b_hn not None, Py_ssize_t block,
-                               floating[:, ::1] grad_h not None, floating[::1] work not None,
-                               floating[:, :, ::1] grad_x not None, floating[:, ::1] grad_w_ih not None,
-                               floating[:, ::1] grad_w_hh not None, floating[::1] grad_b_ih not None,
-                               floating[::1] grad_b_hh not None, floating[:, :, ::1] step_grads not None,
-                               bint need_x, bint need_w_ih, bint need_w_hh, bint need_b, bint need_steps):
+def gru_backward_checkpointed(const floating[:, :, ::1] grad_out not None,
+                              const floating[:, :, ::1] h_in not None, const Py_ssize_t[::1] starts not None,
+                              const floating[:, :, ::1] x not None, const floating[:, ::1] w_ih not None,
+                              const floating[:, ::1] w_hh not None, const floating[::1] bias not None,
+                              bint has_bias, const floating[::1] b_hn not None, Py_ssize_t block,
+                              floating[:, ::1] grad_h not None, floating[::1] work not None,
+                              floating[:, :, ::1] grad_x not None, floating[:, ::1] grad_w_ih not None,
+                              floating[:, ::1] grad_w_hh not None, floating[::1] grad_b_ih not None,
+                              floating[::1] grad_b_hh not None, floating[:, :, ::1] step_grads not None,
+                              bint need_x, bint need_w_ih, bint need_w_hh, bint need_b, bint need_steps):
     """The checkpointed backward; work: P N (3H + 3H + H) + N H + 2 P N 3H + N 3H + S N (3H + 2H)."""
     cdef Dims dm = _dims(tuple(x.shape)[:3], 3, tuple(w_hh.shape)[:2], block)
     cdef const floating[:, ::1] w_hh_t = _transposed(w_hh)
@@ -780,11 +759,11 @@ cdef void _rnn_backward_steps(
             _block_grads(dm, b0, d_blk, d_blk, h_blk, x, w_ih, grad_x, grad_w_ih, grad_w_hh, grad_b, NULL)
 
 
-def _rnn_forward(const floating[:, :, ::1] x not None, const floating[:, ::1] h0 not None,
-                 const floating[:, ::1] w_ih not None, const floating[:, ::1] w_hh not None,
-                 const floating[::1] bias not None, bint has_bias, bint relu, Py_ssize_t block,
-                 floating[:, :, ::1] h not None, const Py_ssize_t[::1] starts not None,
-                 floating[:, :, ::1] h_in not None, floating[::1] work not None):
+def rnn_forward(const floating[:, :, ::1] x not None, const floating[:, ::1] h0 not None,
+                const floating[:, ::1] w_ih not None, const floating[:, ::1] w_hh not None,
+                const floating[::1] bias not None, bint has_bias, bint relu, Py_ssize_t block,
+                floating[:, :, ::1] h not None, const Py_ssize_t[::1] starts not None,
+                floating[:, :, ::1] h_in not None, floating[::1] work not None):
     """The forward (both kinds: the plain one keeps h, which is all its backward needs);
     with segments (starts), h_in gets the state entering each segment. h (T, N, H): a block's
     projection is computed in h itself; or h (2, N, H), two rows in turn (step t in row t % 2)
@@ -823,14 +802,14 @@ def _rnn_forward(const floating[:, :, ::1] x not None, const floating[:, ::1] h0
             b0 += dm.P
 
 
-def _rnn_backward(const floating[:, :, ::1] grad_out not None, const floating[:, :, ::1] h not None,
-                  const floating[:, :, ::1] x not None, const floating[:, ::1] h0 not None,
-                  const floating[:, ::1] w_ih not None, const floating[:, ::1] w_hh not None, bint relu,
-                  Py_ssize_t block, floating[:, ::1] grad_h not None, floating[::1] work not None,
-                  floating[:, :, ::1] grad_x not None, floating[:, ::1] grad_w_ih not None,
-                  floating[:, ::1] grad_w_hh not None, floating[::1] grad_b not None,
-                  floating[:, :, ::1] step_grads not None, bint need_x, bint need_w_ih, bint need_w_hh,
-                  bint need_b, bint need_steps):
+def rnn_backward(const floating[:, :, ::1] grad_out not None, const floating[:, :, ::1] h not None,
+                 const floating[:, :, ::1] x not None, const floating[:, ::1] h0 not None,
+                 const floating[:, ::1] w_ih not None, const floating[:, ::1] w_hh not None, bint relu,
+                 Py_ssize_t block, floating[:, ::1] grad_h not None, floating[::1] work not None,
+                 floating[:, :, ::1] grad_x not None, floating[:, ::1] grad_w_ih not None,
+                 floating[:, ::1] grad_w_hh not None, floating[::1] grad_b not None,
+                 floating[:, :, ::1] step_grads not None, bint need_x, bint need_w_ih, bint need_w_hh,
+                 bint need_b, bint need_steps):
     """The plain backward; grad_h: dL/dh_{T-1} in, dL/dh0 out; work: 2 P N H."""
     cdef Dims dm = _dims(tuple(x.shape)[:3], 1, tuple(w_hh.shape)[:2], block)
     _expect("h0", h0, (dm.N, dm.H))
@@ -850,15 +829,15 @@ def _rnn_backward(const floating[:, :, ::1] grad_out not None, const floating[:,
                             &grad_w_hh[0, 0] if need_w_hh else NULL, &grad_b[0] if need_b else NULL)
 
 
-def _rnn_backward_checkpointed(const floating[:, :, ::1] grad_out not None,
-                               const floating[:, :, ::1] h_in not None, const Py_ssize_t[::1] starts not None,
-                               const floating[:, :, ::1] x not None, const floating[:, ::1] w_ih not None,
-                               const floating[:, ::1] w_hh not None, const floating[::1] bias not None,
-                               bint has_bias, bint relu, Py_ssize_t block, floating[:, ::1] grad_h not None,
-                               floating[::1] work not None, floating[:, :, ::1] grad_x not None,
-                               floating[:, ::1] grad_w_ih not None, floating[:, ::1] grad_w_hh not None,
-                               floating[::1] grad_b not None, floating[:, :, ::1] step_grads not None, bint need_x,
-                               bint need_w_ih, bint need_w_hh, bint need_b, bint need_steps):
+def rnn_backward_checkpointed(const floating[:, :, ::1] grad_out not None,
+                              const floating[:, :, ::1] h_in not None, const Py_ssize_t[::1] starts not None,
+                              const floating[:, :, ::1] x not None, const floating[:, ::1] w_ih not None,
+                              const floating[:, ::1] w_hh not None, const floating[::1] bias not None,
+                              bint has_bias, bint relu, Py_ssize_t block, floating[:, ::1] grad_h not None,
+                              floating[::1] work not None, floating[:, :, ::1] grad_x not None,
+                              floating[:, ::1] grad_w_ih not None, floating[:, ::1] grad_w_hh not None,
+                              floating[::1] grad_b not None, floating[:, :, ::1] step_grads not None, bint need_x,
+                              bint need_w_ih, bint need_w_hh, bint need_b, bint need_steps):
     """The checkpointed backward; work: 2 P N H + 2 P N H + S N H."""
     cdef Dims dm = _dims(tuple(x.shape)[:3], 1, tuple(w_hh.shape)[:2], block)
     cdef const floating[:, ::1] w_hh_t = _transposed(w_hh)

@@ -1,21 +1,30 @@
-"""Argument checks of the kernels, shared by both implementations.
+"""Every argument check of the kernels, and the one list of fused activations: shared by
+both twins of every family, so that the two raise the same errors with the same messages.
 
-The compiled kernels (csrc/_kernels.pyx) test the common case themselves, with a few
-C-level flag tests: plain float32/float64 ndarrays, contiguous, aligned, of matching
-shapes. Anything else goes through these functions, as does every call of the numpy
-twins (tinygrad_vg/kernels.py), so the two raise the same errors with the same
-messages from one place. Each function returns its arguments as ndarrays (numpy
+The compiled per-layer kernels (csrc/elementwise.pyx, linear.pyx, optim.pyx) test the
+common case themselves, with a few C-level flag tests (csrc/_arrays.pxd): plain
+float32/float64 ndarrays, contiguous, aligned, of matching shapes. Anything else goes
+through these functions, as does every call of their numpy twins (kernels/reference/).
+The recurrent kernels' entry points (kernels/recurrent.py) call the checks at the end of
+this file for both twins. Each function returns its arguments as ndarrays (numpy
 scalars become 0-d arrays) or raises TypeError/ValueError naming the kernel and the
 argument. Nothing here copies or changes memory order: that is the caller's business.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Optional
 
 import numpy as np
 
 ACCEPTED = "float32 or float64 numpy arrays"
-LINEAR_ACTIVATIONS = (None, "identity", "tanh", "sigmoid", "relu")
+# The activations the fused kernels apply (linear_act_*, LinearActStack, deep_mlp's fused
+# stack), with their codes in the C loops (csrc/linear_loops.h). The one list: everything
+# else that asks "is this activation fused?" reads it.
+FUSED_ACTIVATIONS = {"identity": 0, "tanh": 1, "sigmoid": 2, "relu": 3}
+LINEAR_ACTIVATIONS = (None,) + tuple(FUSED_ACTIVATIONS)
+NONLINEARITIES = ("tanh", "relu")   # of the Elman RNN's loops
+_INT_MAX = 2**31 - 1   # BLAS takes 32-bit sizes
 _FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
@@ -77,17 +86,14 @@ def matmul_args(a: Any, b: Any, trans_a: Any, trans_b: Any, out: Any) -> tuple:
 # ---------------------------------------------------------------- fused linear layer
 
 def activation_code(activation: Any) -> int:
-    """0 identity (None or "identity"), 1 tanh, 2 sigmoid, 3 relu; ValueError otherwise."""
-    if activation is None or activation == "identity":
+    """The activation's code in FUSED_ACTIVATIONS (None is the identity); ValueError otherwise."""
+    if activation is None:
         return 0
-    if activation == "tanh":
-        return 1
-    if activation == "sigmoid":
-        return 2
-    if activation == "relu":
-        return 3
-    raise ValueError(f"linear_act: unknown activation {activation!r}; accepted: None, 'identity', "
-                     "'tanh', 'sigmoid', 'relu'")
+    code = FUSED_ACTIVATIONS.get(activation) if isinstance(activation, str) else None
+    if code is None:
+        raise ValueError(f"linear_act: unknown activation {activation!r}; accepted: None, "
+                         + ", ".join(repr(name) for name in FUSED_ACTIVATIONS))
+    return code
 
 
 def linear_args(x: Any, weight: Any, bias: Any, activation: Any) -> tuple:
@@ -255,3 +261,113 @@ def adam_args(params: Any, grads: Any, exp_avgs: Any, exp_avg_sqs: Any, steps: A
             raise ValueError(f"adam_step: steps[{i}] must be an int from 1 to 2**63 - 1 (the step count "
                              f"after this step); got {t!r}")
     return (*checked, [int(t) for t in steps])
+
+
+# ---------------------------------------------------------------- recurrent layers (kernels/recurrent.py)
+
+def _array(value: Any, kernel: str, name: str, dtype: np.dtype | None = None) -> np.ndarray:
+    """value as an aligned C-contiguous float32/float64 array (of dtype, when given; copied
+    when it is not: the C loops read it through typed pointers), or a TypeError."""
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{kernel}: {name} must be a numpy array (float32 or float64); "
+                        f"got {type(value).__name__}")
+    if value.dtype != np.float32 and value.dtype != np.float64:
+        raise TypeError(f"{kernel}: {name} has dtype {value.dtype}; accepted: float32 or float64")
+    if dtype is not None and value.dtype != dtype:
+        raise TypeError(f"{kernel}: {name} is {value.dtype} but x is {dtype}; "
+                        "all arrays must have one dtype (float32 or float64)")
+    flags = value.flags
+    return value if flags.c_contiguous and flags.aligned else np.array(value, order="C")
+
+
+def _shaped(value: Any, kernel: str, name: str, dtype: np.dtype, shape: tuple, letters: str) -> np.ndarray:
+    value = _array(value, kernel, name, dtype)
+    if value.shape != shape:
+        raise ValueError(f"{kernel}: {name} must have shape {letters} = {shape}; got {value.shape}")
+    return value
+
+
+def _layer(kernel: str, gates: int, x: Any, w_ih: Any, w_hh: Any) -> tuple:
+    """x, w_ih, w_hh checked, and the sizes (T, N, D, H)."""
+    x = _array(x, kernel, "x")
+    if x.ndim != 3 or min(x.shape) < 1:
+        raise ValueError(f"{kernel}: x must have shape (T, N, D) with T, N, D >= 1; got {x.shape}")
+    w_hh = _array(w_hh, kernel, "w_hh", x.dtype)
+    letters = f"({gates}H, H)" if gates > 1 else "(H, H)"
+    if w_hh.ndim != 2 or w_hh.shape[1] < 1 or w_hh.shape[0] != gates * w_hh.shape[1]:
+        raise ValueError(f"{kernel}: w_hh must have shape {letters} with H >= 1; got {w_hh.shape}")
+    (steps, batch, features), hidden = x.shape, w_hh.shape[1]
+    if max(batch, features, gates * hidden) > _INT_MAX:
+        raise ValueError(f"{kernel}: sizes N={batch}, D={features}, G*H={gates * hidden} exceed "
+                         "the 32-bit BLAS limit")
+    w_ih = _shaped(w_ih, kernel, "w_ih", x.dtype, (gates * hidden, features),
+                   f"({gates}H, D)" if gates > 1 else "(H, D)")
+    return x, w_ih, w_hh, (steps, batch, features, hidden)
+
+
+def _state(value: Any, kernel: str, name: str, dtype: np.dtype, sizes: tuple) -> np.ndarray:
+    return _shaped(value, kernel, name, dtype, (sizes[1], sizes[3]), "(N, H)")
+
+
+def _biases(kernel: str, b_ih: Any, b_hh: Any, dtype: np.dtype, rows: int) -> tuple:
+    """(b_ih, b_hh) checked, both None or both arrays of shape (rows,)."""
+    if (b_ih is None) != (b_hh is None):
+        given = "b_ih" if b_hh is None else "b_hh"
+        raise ValueError(f"{kernel}: give both biases (b_ih and b_hh) or neither; got only {given}")
+    if b_ih is None:
+        return None, None
+    return tuple(_shaped(b, kernel, name, dtype, (rows,), "(G*H,)") for b, name in ((b_ih, "b_ih"), (b_hh, "b_hh")))
+
+
+def _segments(kernel: str, segments: Any, steps: int) -> np.ndarray:
+    """The first step of each checkpoint segment, as an intp array: 0, then increasing, < T."""
+    if isinstance(segments, (str, bytes)) or not isinstance(segments, (Sequence, np.ndarray)):
+        raise TypeError(f"{kernel}: segments must be a sequence of ints (the first step of each "
+                        f"segment); got {type(segments).__name__}")
+    starts = np.asarray(segments)
+    if starts.ndim != 1 or starts.size == 0 or (starts.dtype.kind not in "iu"):
+        raise TypeError(f"{kernel}: segments must be a non-empty 1-D sequence of ints; got {segments!r}")
+    starts = starts.astype(np.intp)
+    if starts[0] != 0 or np.any(np.diff(starts) <= 0) or starts[-1] >= steps:
+        raise ValueError(f"{kernel}: segments must start at 0 and increase, each below T = {steps}; "
+                         f"got {starts.tolist()}")
+    return np.ascontiguousarray(starts)
+
+
+def _segments_of(kernel: str, segments: Any, steps: int) -> tuple:
+    starts = _segments(kernel, segments, steps)
+    return starts, int(np.diff(np.append(starts, steps)).max())
+
+
+def _out(kernel: str, name: str, value: Any, dtype: np.dtype, shape: tuple, inputs: tuple = (),
+         letters: str = "(T, N, H)") -> np.ndarray:
+    """An output array: a new one, or the caller's (C-contiguous, writeable, right dtype and
+    shape, and sharing no memory with the inputs: the loops read those while writing it)."""
+    if value is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(value, np.ndarray) or value.dtype != dtype:
+        raise TypeError(f"{kernel}: {name} must be a {dtype} numpy array; "
+                        f"got {getattr(value, 'dtype', type(value).__name__)}")
+    if value.shape != shape:
+        raise ValueError(f"{kernel}: {name} must have shape {shape} {letters}; got {value.shape}")
+    if not value.flags.c_contiguous or not value.flags.writeable or not value.flags.aligned:
+        raise ValueError(f"{kernel}: {name} must be a writeable, aligned C-contiguous array")
+    if any(a is not None and np.may_share_memory(value, a) for a in inputs):
+        raise ValueError(f"{kernel}: {name} shares memory with an input; give a separate array")
+    return value
+
+
+def check_return_sequence(owner: str, value: Any) -> bool:
+    """The return_sequence option (of these kernels, the sequence ops and nn's sequence modules):
+    True or False (numpy's bools too), nothing else."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: return_sequence must be True (every step's output) or False "
+                        f"(the last step's only); got {value!r} of type {type(value).__name__}")
+    return bool(value)
+
+
+def _nonlinearity(kernel: str, nonlinearity: Any) -> bool:
+    """True for relu."""
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"{kernel}: unknown nonlinearity {nonlinearity!r}; accepted: tanh, relu")
+    return nonlinearity == "relu"

@@ -1,4 +1,5 @@
-"""The whole-sequence recurrent kernels (tinygrad_vg/sequence_kernels.py, csrc/_recurrent.pyx).
+"""The recurrent kernels (tinygrad_vg/kernels/recurrent.py over kernels/reference/recurrent.py
+and csrc/recurrent.pyx).
 
 What is checked:
 - the compiled kernels equal their numpy twins (forward outputs, every gradient, dL/dh_t),
@@ -17,7 +18,9 @@ import pytest
 
 import tinygrad_vg as tg
 from tinygrad_vg import kernels, nn
-from tinygrad_vg import sequence_kernels as sk
+from tinygrad_vg.kernels import recurrent as entries
+
+sk = kernels   # the recurrent kernels are among kernels' names
 
 CELLS = ["rnn_tanh", "rnn_relu", "gru", "lstm"]
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}
@@ -34,7 +37,7 @@ def compiled():
 @pytest.fixture(params=[512, 4], ids=["blocks512", "blocks4"])
 def block_rows(request, monkeypatch):
     """The default block size, and blocks of a few steps (so blocks cross segments)."""
-    monkeypatch.setattr(sk, "BLOCK_ROWS", request.param)
+    monkeypatch.setattr(entries, "BLOCK_ROWS", request.param)
     return request.param
 
 
@@ -145,10 +148,10 @@ def assert_identical(got, want):
 # ---------------------------------------------------------------- the backend and the names
 
 def test_backend_follows_the_kernels_backend_and_lists_its_kernels():
-    assert sk.BACKEND == kernels.BACKEND
-    assert len(sk.KERNELS) == 12 and len(set(sk.KERNELS)) == 12
+    assert len(entries.KERNELS) == 12 and len(set(entries.KERNELS)) == 12
+    assert kernels.FAMILIES["recurrent"] == entries.KERNELS
     active = sk.compiled if sk.BACKEND == "compiled" else sk.reference
-    for name in sk.KERNELS:
+    for name in entries.KERNELS:
         assert getattr(sk, name) == getattr(active, name), name
         assert getattr(sk.reference, name).__doc__, name
 
@@ -283,7 +286,7 @@ def test_last_step_only_compiled_equals_numpy_twin(compiled, cell, sizes, dtype,
 @pytest.mark.parametrize("cls", [nn.RNN, nn.GRU, nn.LSTM])
 def test_checkpointed_modules_with_small_blocks_are_bit_identical(cls, monkeypatch):
     """Blocks of 2 steps: the projection and gradient blocks cross the segments' boundaries."""
-    monkeypatch.setattr(sk, "BLOCK_ROWS", 4)
+    monkeypatch.setattr(entries, "BLOCK_ROWS", 4)
     x = np.random.default_rng(0).normal(size=(11, 2, 3))
     results = []
     for segments in (None, 1, 3, 4, True, 11):
@@ -397,22 +400,22 @@ def test_inputs_are_not_modified():
             np.testing.assert_array_equal(case[k], before[k], err_msg=k)
 
 
-def test_private_loops_refuse_mismatched_buffers_instead_of_crashing(compiled):
-    """The extension's private entries take typed buffers; wrong ones raise, never crash."""
-    from tinygrad_vg import _recurrent
+def test_compiled_loops_refuse_mismatched_buffers_instead_of_crashing(compiled):
+    """The extension's loops take typed buffers; wrong ones raise, never crash."""
+    from tinygrad_vg.kernels.compiled import recurrent as _recurrent
     x, h0, c0, w_ih, w_hh = lstm_args()[:5]
     bias = np.zeros(8)
     h, gates, c, tanh_c = (np.empty((3, 2, 2)), np.empty((3, 2, 8)), np.empty((3, 2, 2)), np.empty((3, 2, 2)))
     with pytest.raises(ValueError, match="gates has shape"):
-        _recurrent._lstm_forward(x, h0, c0, w_ih, w_hh, bias, True, 4, h, gates[:2], c, tanh_c)
+        _recurrent.lstm_forward(x, h0, c0, w_ih, w_hh, bias, True, 4, h, gates[:2], c, tanh_c)
     with pytest.raises(ValueError, match="block"):
-        _recurrent._lstm_forward(x, h0, c0, w_ih, w_hh, bias, True, 0, h, gates, c, tanh_c)
+        _recurrent.lstm_forward(x, h0, c0, w_ih, w_hh, bias, True, 0, h, gates, c, tanh_c)
     with pytest.raises((TypeError, ValueError)):
-        _recurrent._lstm_forward(x, h0, c0, w_ih, w_hh, None, False, 4, h, gates, c, tanh_c)
+        _recurrent.lstm_forward(x, h0, c0, w_ih, w_hh, None, False, 4, h, gates, c, tanh_c)
     with pytest.raises(ValueError):
-        _recurrent._lstm_forward(np.asfortranarray(x), h0, c0, w_ih, w_hh, bias, True, 4, h, gates, c, tanh_c)
+        _recurrent.lstm_forward(np.asfortranarray(x), h0, c0, w_ih, w_hh, bias, True, 4, h, gates, c, tanh_c)
     with pytest.raises(ValueError, match="segment starts must increase"):
-        _recurrent._rnn_forward(x, h0[:, :2], np.ones((2, 3)), np.ones((2, 2)), bias[:2], True, False, 4,
+        _recurrent.rnn_forward(x, h0[:, :2], np.ones((2, 3)), np.ones((2, 2)), bias[:2], True, False, 4,
                                 h, np.array([0, 5], np.intp), np.empty((2, 2, 2)), np.empty(0))
 
 
@@ -450,24 +453,24 @@ def test_last_step_only_options_are_checked_naming_them():
             impl.rnn_sequence_backward(None, [[1.0, 2.0]] * 2, full, rnn[0], rnn[1], rnn[2], rnn[3])
 
 
-def test_private_loops_refuse_wrong_row_counts(compiled):
+def test_compiled_loops_refuse_wrong_row_counts(compiled):
     """h of a checkpointed forward has T rows or 2 (used in turn); grad_out of a backward T or 1."""
-    from tinygrad_vg import _recurrent
+    from tinygrad_vg.kernels.compiled import recurrent as _recurrent
     x, h0, c0, w_ih, w_hh = lstm_args()[:5]      # T, N, D, H = 3, 2, 3, 2
     bias, starts, state = np.zeros(8), np.array([0], np.intp), np.empty((1, 2, 2))
     with pytest.raises(ValueError, match=r"h has shape \(4, 2, 2\); expected \(3, 2, 2\) or \(2, 2, 2\)"):
-        _recurrent._lstm_forward_checkpointed(x, h0, c0, w_ih, w_hh, bias, True, 4, starts, np.empty((4, 2, 2)),
+        _recurrent.lstm_forward_checkpointed(x, h0, c0, w_ih, w_hh, bias, True, 4, starts, np.empty((4, 2, 2)),
                                               np.empty((2, 2)), state, state, np.empty(4 * 2 * 8 + 3 * 2 * 2))
     with pytest.raises(ValueError, match=r"h has shape \(1, 2, 2\); expected \(3, 2, 2\) or \(2, 2, 2\)"):
-        _recurrent._gru_forward_checkpointed(x, h0, np.ones((6, 3)), np.ones((6, 2)), bias[:6], True, bias[:2], 4,
+        _recurrent.gru_forward_checkpointed(x, h0, np.ones((6, 3)), np.ones((6, 2)), bias[:6], True, bias[:2], 4,
                                              starts, np.empty((1, 2, 2)), state, np.empty(4 * 2 * 6 + 2 * 6 + 4))
     rnn_x, rnn_h0, rnn_w_ih, rnn_w_hh = make_rnn_args()[:4]
     with pytest.raises(ValueError, match=r"work has shape \(3,\); expected \(16,\)"):   # P N H: the projection
-        _recurrent._rnn_forward(rnn_x, rnn_h0, rnn_w_ih, rnn_w_hh, bias[:2], True, False, 4, np.empty((2, 2, 2)),
+        _recurrent.rnn_forward(rnn_x, rnn_h0, rnn_w_ih, rnn_w_hh, bias[:2], True, False, 4, np.empty((2, 2, 2)),
                                 starts, state, np.empty(3))
     h = np.zeros((3, 2, 2))
     with pytest.raises(ValueError, match=r"grad_out has shape \(2, 2, 2\); expected \(3, 2, 2\) or \(1, 2, 2\)"):
-        _recurrent._rnn_backward(np.zeros((2, 2, 2)), h, rnn_x, rnn_h0, rnn_w_ih, rnn_w_hh, False, 4,
+        _recurrent.rnn_backward(np.zeros((2, 2, 2)), h, rnn_x, rnn_h0, rnn_w_ih, rnn_w_hh, False, 4,
                                  np.zeros((2, 2)), np.empty(2 * 4 * 2 * 2), np.empty((3, 2, 3)), np.empty((2, 3)),
                                  np.empty((2, 2)), np.empty(2), np.empty((3, 2, 2)), True, True, True, True, False)
 
