@@ -190,7 +190,8 @@ def _upstream(grad_out: np.ndarray, reduction: str, n: int) -> np.ndarray:
 
 class BinaryCrossEntropy(Function):
     """y = -(t log p + (1 - t) log(1 - p)), each log clamped at -100 (torch's rule, so p = 0 or 1 is finite);
-    grad_p = grad_out (p - t) / max(p (1 - p), 1e-12),  grad_t = grad_out (log(1 - p) - log p) [/ n for mean]"""
+    grad_p = grad_out (p - t) / max(p (1 - p), 1e-12),  grad_t = grad_out (log(1 - p) - log p) [/ n for mean],
+    with the clamped logs (the derivative of what forward computes; torch's grad_t is inf at p = 0 or 1)"""
     saves = ("p", "t")
     float_only = False   # checked by _check_pair, which names the target
 
