@@ -8,7 +8,6 @@ import numpy as np
 
 from . import ops
 from .autograd import Function
-from .ops.reduce import axis_args
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -111,51 +110,51 @@ class TensorMethods:
 
     # ----- reductions (ops.reduce): numpy's axis=/keepdims=, or torch's dim=/keepdim= ------------
     def sum(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
-        axis, keepdims = axis_args("sum", axis, keepdims, dim, keepdim)
+        axis, keepdims = ops.reduce.axis_args("sum", axis, keepdims, dim, keepdim)
         return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
-        axis, keepdims = axis_args("mean", axis, keepdims, dim, keepdim)
+        axis, keepdims = ops.reduce.axis_args("mean", axis, keepdims, dim, keepdim)
         return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 
     def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
         """The largest values (torch's amax: ties share the gradient; values only, argmax for indices)."""
-        axis, keepdims = axis_args("max", axis, keepdims, dim, keepdim)
+        axis, keepdims = ops.reduce.axis_args("max", axis, keepdims, dim, keepdim)
         return ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
     def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
         """The smallest values (torch's amin: ties share the gradient; values only, argmin for indices)."""
-        axis, keepdims = axis_args("min", axis, keepdims, dim, keepdim)
+        axis, keepdims = ops.reduce.axis_args("min", axis, keepdims, dim, keepdim)
         return ops.Min.apply(self, axis=axis, keepdims=keepdims)
 
     def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0, *, dim: Any = None,
             keepdim: Any = None) -> Tensor:
-        axis, keepdims = axis_args("var", axis, keepdims, dim, keepdim)
+        axis, keepdims = ops.reduce.axis_args("var", axis, keepdims, dim, keepdim)
         return ops.Var.apply(self, axis=axis, keepdims=keepdims, ddof=ddof)
 
     def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0, *, dim: Any = None,
             keepdim: Any = None) -> Tensor:
-        axis, keepdims = axis_args("std", axis, keepdims, dim, keepdim)
+        axis, keepdims = ops.reduce.axis_args("std", axis, keepdims, dim, keepdim)
         return ops.Std.apply(self, axis=axis, keepdims=keepdims, ddof=ddof)
 
     def prod(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
-        axis, keepdims = axis_args("prod", axis, keepdims, dim, keepdim)
+        axis, keepdims = ops.reduce.axis_args("prod", axis, keepdims, dim, keepdim)
         return ops.Prod.apply(self, axis=axis, keepdims=keepdims)
 
     def logsumexp(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
-        axis, keepdims = axis_args("logsumexp", axis, keepdims, dim, keepdim)
+        axis, keepdims = ops.reduce.axis_args("logsumexp", axis, keepdims, dim, keepdim)
         return ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
 
     def argmax(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
-        axis, keepdims = axis_args("argmax", axis, keepdims, dim, keepdim)
+        axis, keepdims = ops.reduce.axis_args("argmax", axis, keepdims, dim, keepdim)
         return ops.ArgMax.apply(self, axis=axis, keepdims=keepdims)
 
     def argmin(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
-        axis, keepdims = axis_args("argmin", axis, keepdims, dim, keepdim)
+        axis, keepdims = ops.reduce.axis_args("argmin", axis, keepdims, dim, keepdim)
         return ops.ArgMin.apply(self, axis=axis, keepdims=keepdims)
 
     def cumsum(self, axis: Any = None, *, dim: Any = None) -> Tensor:
-        return ops.Cumsum.apply(self, axis=axis_args("cumsum", axis, False, dim)[0])
+        return ops.Cumsum.apply(self, axis=ops.reduce.axis_args("cumsum", axis, False, dim)[0])
 
     # ----- shape and index (ops.shape, ops.index) ----------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -168,7 +167,7 @@ class TensorMethods:
 
     def squeeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
         """Without its size-1 axes (only those named, if any: naming another is an error, as numpy)."""
-        return ops.Squeeze.apply(self, axis=axis_args("squeeze", axis, False, dim)[0])
+        return ops.Squeeze.apply(self, axis=ops.reduce.axis_args("squeeze", axis, False, dim)[0])
 
     def unsqueeze(self, dim: int) -> Tensor:
         """A new size-1 axis at position dim of the result (numpy's expand_dims)."""
@@ -180,15 +179,15 @@ class TensorMethods:
         return ops.BroadcastTo.apply(self, shape=shape)
 
     def flip(self, axis: Any = None, *, dims: Any = None) -> Tensor:
-        return ops.Flip.apply(self, axis=axis_args("flip", axis, False, dims)[0])
+        return ops.Flip.apply(self, axis=ops.reduce.axis_args("flip", axis, False, dims)[0])
 
     def roll(self, shift: Any, axis: Any = None, *, dims: Any = None) -> Tensor:
-        return ops.Roll.apply(self, shift=shift, axis=axis_args("roll", axis, False, dims)[0])
+        return ops.Roll.apply(self, shift=shift, axis=ops.reduce.axis_args("roll", axis, False, dims)[0])
 
     def repeat(self, repeats: Any, axis: Any = None, *, dim: Any = None) -> Tensor:
         """numpy's ndarray.repeat (each element in place; torch's repeat_interleave). torch's
         Tensor.repeat, which tiles the whole tensor, is `tile` here."""
-        return ops.Repeat.apply(self, repeats=repeats, axis=axis_args("repeat", axis, False, dim)[0])
+        return ops.Repeat.apply(self, repeats=repeats, axis=ops.reduce.axis_args("repeat", axis, False, dim)[0])
 
     repeat_interleave = repeat
 
@@ -209,7 +208,7 @@ class TensorMethods:
     def argsort(self, axis: Any = -1, descending: bool = False, *, dim: Any = None) -> Tensor:
         """Indices that sort self along axis, stable; no gradient."""
         if dim is not None:
-            axis = axis_args("argsort", None, False, dim)[0]
+            axis = ops.reduce.axis_args("argsort", None, False, dim)[0]
         return ops.ArgSort.apply(self, axis=axis, descending=descending)
 
     def topk(self, k: int, dim: int = -1, largest: bool = True) -> tuple:

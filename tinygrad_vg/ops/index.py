@@ -35,7 +35,7 @@ class TakeAlongAxis(Function):
     """y = take_along_axis(x, indices, axis): y[..., i, ...] = x[..., indices[..., i, ...], ...]
     (numpy's name; torch.gather(x, dim, index) is the same with index no larger than x);
     grad_x = zeros with grad_out added where each element was taken (repeats add up)"""
-    saves = ()   # the index is the node's own copy
+    saves = ("indices",)   # the node's own copy of the index
     float_only = False
 
     def forward(self, x, indices, axis=-1):
@@ -81,7 +81,7 @@ def sort_indices(x: np.ndarray, axis: int, descending: bool) -> np.ndarray:
 class Sort(Function):
     """y = x sorted along axis (stable; the flattened x for axis=None, as numpy);
     grad_x[perm_i] = grad_out_i, perm = the stable argsort (ties: each element keeps its own gradient)"""
-    saves = ()   # the permutation is computed here, not an input
+    saves = ("order",)   # the permutation, computed here
     float_only = False
 
     def forward(self, x, axis=-1, descending=False):

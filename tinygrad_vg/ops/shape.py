@@ -263,7 +263,7 @@ class Tile(Function):
 class Repeat(Function):
     """y = repeat(x, repeats, axis): each element `repeats` times in a row (numpy's repeat,
     torch's repeat_interleave; the flattened x for axis=None);  grad_x_i = sum of grad_out over x_i's copies"""
-    saves = ()
+    saves = ("source",)   # which element each output came from, computed here
     float_only = False
 
     def forward(self, x, repeats, axis=None):
@@ -299,7 +299,7 @@ class Pad(Function):
     """y = pad(x, pad_width, mode) (numpy's pad_width: ((before, after), ...) per axis, or one pair,
     or one int; modes constant, edge, reflect, symmetric, wrap, and torch's replicate, circular);
     grad_x_i = sum of grad_out over the places x_i was copied to (the constant padding gets none)"""
-    saves = ()
+    saves = ("source",)   # None for constant mode, else where each output was copied from
     float_only = False
 
     def forward(self, x, pad_width, mode="constant", constant_values=0):
