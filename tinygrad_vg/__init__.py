@@ -38,9 +38,11 @@ __all__ = [
     "optim", "testing", "functional", "kernels", "ops", "abs", "clip", "concatenate", "exp", "log",
     "logsumexp", "matmul", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh", "where",
     "argmax", "argmin", "argsort", "broadcast_to", "cos", "cumsum", "einsum", "erf", "expand_dims",
-    "expm1", "flatten", "flip", "gather", "log1p", "log2", "log10", "max", "maximum", "mean", "min",
-    "minimum", "one_hot", "pad", "prod", "repeat", "repeat_interleave", "reshape", "roll", "sign",
-    "sin", "sort", "squeeze", "std", "sum", "take_along_axis", "tan", "tile", "topk", "transpose",
-    "tril", "triu", "unsqueeze", "var",
+    "expm1", "flatten", "flip", "gather", "log1p", "log2", "log10", "maximum", "mean", "minimum",
+    "one_hot", "pad", "prod", "repeat", "repeat_interleave", "reshape", "roll", "sign", "sin", "sort",
+    "squeeze", "std", "take_along_axis", "tan", "tile", "topk", "transpose", "tril", "triu",
+    "unsqueeze", "var",
+    # tg.sum, tg.max and tg.min exist but stay out of __all__: `from tinygrad_vg import *` must not
+    # shadow Python's builtins
     "__version__", "explain_backward", "print_tape", "tape_listing", "to_dot", "render",
 ]

@@ -211,8 +211,9 @@ class TensorMethods:
             axis = ops.reduce.axis_args("argsort", None, False, dim)[0]
         return ops.ArgSort.apply(self, axis=axis, descending=descending)
 
-    def topk(self, k: int, dim: int = -1, largest: bool = True) -> tuple:
-        """(values, indices) of the k largest (or smallest) along dim, sorted, stable: torch's topk."""
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> tuple:  # noqa: A002
+        """(values, indices) of the k largest (or smallest) along dim, sorted (also for sorted=False,
+        which torch leaves unspecified), stable: torch's topk."""
         return ops.index.topk(self, k, dim, largest)
 
     def transpose(self, *axes: Any) -> Tensor:

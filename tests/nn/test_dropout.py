@@ -88,3 +88,13 @@ def test_a_classifier_with_flatten_and_dropout_trains():
     model.eval()
     accuracy = np.mean(tg.argmax(model(tg.Tensor(x)), dim=1).data == y)
     assert accuracy > 0.9
+
+
+def test_dropout_inside_a_checkpoint_backpropagates_the_mask_it_used():
+    drop, rng = nn.Dropout(0.5), np.random.default_rng(9)
+    drop.rng = rng
+    x = tg.Tensor(np.random.default_rng(10).normal(size=(4, 6)), requires_grad=True)
+    y = tg.checkpoint(lambda t: drop(t).tanh(), x, rng=rng)
+    mask = y.data != 0
+    y.backward(np.ones((4, 6)))
+    np.testing.assert_allclose(x.grad, np.where(mask, 2.0 * (1 - y.data ** 2), 0.0), rtol=1e-12)

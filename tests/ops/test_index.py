@@ -103,7 +103,7 @@ def test_topk_values_and_indices_as_torch(x, data):
     np.testing.assert_array_equal(values.data, expected)
     np.testing.assert_array_equal(np.take_along_axis(x, indices.data, axis), expected)
     assert not indices.requires_grad
-    if np.unique(x).size == x.size:   # a tie at the k-th place is a kink
+    if x.size < 2 or np.diff(np.sort(x, axis=None)).min() > 1e-3:   # a near-tie at the k-th place is a kink
         assert gradcheck(lambda t: t.topk(k, axis, largest)[0], [x])
 
 

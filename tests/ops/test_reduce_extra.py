@@ -157,3 +157,11 @@ def test_cumsum_refuses_a_bad_axis():
         tg.cumsum(tg.Tensor(np.ones((2, 3))), axis=2)
 
 
+
+
+def test_tg_sum_max_min_exist_but_a_star_import_keeps_pythons_builtins():
+    assert tg.sum is F.sum and tg.max is F.max and tg.min is F.min
+    namespace = {}
+    exec("from tinygrad_vg import *", namespace)
+    assert not {"sum", "max", "min"} & set(namespace)
+    assert {"prod", "argmax", "maximum", "einsum"} <= set(namespace)

@@ -66,3 +66,15 @@ def test_an_einsum_operand_is_locked_until_backward():
     y.sum().backward()
     w[0, 0] = 5.0   # released with the node
     np.testing.assert_array_equal(a.grad, np.full((2, 3), 4.0))
+
+
+def test_an_index_valued_op_inside_a_checkpoint_locks_what_it_read():
+    # argmax/sign/one_hot are not recorded, but a checkpoint's rerun reads their inputs again:
+    # an array they read must not change before backward
+    w = np.array([[0.5, -2.0, 1.0], [3.0, 0.1, -1.0]])
+    x = tg.Tensor(np.ones((2, 3)), requires_grad=True)
+    y = tg.checkpoint(lambda t: t * tg.sign(w) + tg.one_hot(tg.argmax(w, dim=1), 3), x)
+    with pytest.raises(ValueError, match="read-only"):
+        w[0, 0] = -5.0
+    y.backward(np.ones((2, 3)))
+    np.testing.assert_array_equal(x.grad, np.sign(w))

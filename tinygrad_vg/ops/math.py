@@ -15,6 +15,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..convert import as_tensors
+from ..grad_mode import state
 
 __all__ = ["Constant", "Sin", "Cos", "Tan", "Erf", "Log1p", "Expm1", "Log2", "Log10", "Sign",
            "Maximum", "Minimum"]
@@ -30,7 +31,11 @@ class Constant:
     @classmethod
     def apply(cls, *inputs, **params):
         tensors = as_tensors(inputs, cls.__name__)
-        return Function.tensor_type(cls().forward(*[t._data for t in tensors], **params))
+        arrays = [t._data for t in tensors]
+        out = cls().forward(*arrays, **params)
+        if state.reads is not None:   # inside a checkpoint's function: its rerun must read the same arrays
+            state.reads.seen(arrays, out)
+        return Function.tensor_type(out)
 
 
 class Sin(Function):
