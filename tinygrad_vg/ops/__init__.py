@@ -14,7 +14,7 @@ from .linalg import Linear, LinearAct, LinearActStack, MatMul
 from .loss import (
     BinaryCrossEntropy, BinaryCrossEntropyWithLogits, CrossEntropy, LogSoftmax, MSELoss, NllLoss, Softmax,
 )
-from .math import Constant, Cos, Erf, Expm1, Log1p, Log2, Log10, Maximum, Minimum, Sign, Sin, Tan
+from .math import Cos, Erf, Expm1, Log1p, Log2, Log10, Maximum, Minimum, Sign, Sin, Tan
 from .recurrent import GRUSequence, GRUStep, LSTMSequence, LSTMStep, RNNSequence
 from .reduce import Cumsum, LogSumExp, Max, Mean, Min, Prod, Std, Sum, Var
 from .shape import (
@@ -24,7 +24,7 @@ from .shape import (
 
 __all__ = [
     "Abs", "Add", "ArgMax", "ArgMin", "ArgSort", "BinaryCrossEntropy", "BinaryCrossEntropyWithLogits",
-    "BroadcastTo", "Cast", "Clip", "Concatenate", "Constant", "Cos", "CrossEntropy", "Cumsum", "Div",
+    "BroadcastTo", "Cast", "Clip", "Concatenate", "Cos", "CrossEntropy", "Cumsum", "Div",
     "Dropout", "Einsum", "Elu", "Erf", "Exp", "ExpandDims", "Expm1", "Flip", "Gelu", "GetItem",
     "GRUSequence", "GRUStep", "Hardtanh", "LeakyRelu", "Linear", "LinearAct", "LinearActStack",
     "LSTMSequence", "LSTMStep", "Log", "Log10", "Log1p", "Log2", "LogSoftmax", "LogSumExp", "MSELoss",

@@ -33,7 +33,7 @@ def _full_index(indices: np.ndarray, axis: int, shape: tuple) -> tuple:
 
 class TakeAlongAxis(Function):
     """y = take_along_axis(x, indices, axis): y[..., i, ...] = x[..., indices[..., i, ...], ...]
-    (numpy's name; torch.gather(x, dim, index) is the same with index no larger than x);
+    (numpy's name, torch.gather(x, dim, index) is the same with index no larger than x);
     grad_x = zeros with grad_out added where each element was taken (repeats add up)"""
     saves = ("indices",)   # the node's own copy of the index
     float_only = False
@@ -79,8 +79,9 @@ def sort_indices(x: np.ndarray, axis: int, descending: bool) -> np.ndarray:
 
 
 class Sort(Function):
-    """y = x sorted along axis (stable; the flattened x for axis=None, as numpy);
-    grad_x[perm_i] = grad_out_i, perm = the stable argsort (ties: each element keeps its own gradient)"""
+    """y = x sorted along axis (stable, the flattened x for axis=None, as numpy), y_i = x[perm_i];
+    grad_x = grad_out put back through the permutation, grad_x[perm_i] = grad_out_i (ties: each element
+    keeps its own gradient)"""
     saves = ("order",)   # the permutation, computed here
     float_only = False
 
@@ -99,7 +100,8 @@ class Sort(Function):
 
 
 class ArgSort(Constant):
-    """indices that sort x along axis (stable; the flattened x for axis=None); no gradient"""
+    """y = argsort(x, axis): the indices that sort x along axis (stable, the flattened x for axis=None);
+    grad_x = 0: indices do not require grad"""
 
     def forward(self, x, axis=-1, descending=False):
         if axis is None:
@@ -109,8 +111,8 @@ class ArgSort(Constant):
 
 
 class ArgMax(Constant):
-    """index of the largest element along axis (the first of ties, a NaN if there is one, as
-    numpy and torch; the flat index for axis=None); no gradient"""
+    """y = argmax(x, axis): the index of the largest element (the first of ties, a NaN if there is
+    one, as numpy and torch, the flat index for axis=None);  grad_x = 0: indices do not require grad"""
     find = staticmethod(np.argmax)
 
     def forward(self, x, axis=None, keepdims=False):
@@ -126,13 +128,14 @@ class ArgMax(Constant):
 
 
 class ArgMin(ArgMax):
-    """index of the smallest element along axis (the first of ties, a NaN if there is one); no gradient"""
+    """y = argmin(x, axis): the index of the smallest element (the first of ties, a NaN if there is
+    one);  grad_x = 0: indices do not require grad"""
     find = staticmethod(np.argmin)
 
 
 class OneHot(Constant):
     """y[..., c] = 1 if indices[...] == c else 0, int64 of shape indices.shape + (num_classes,)
-    (num_classes=-1: max(indices) + 1, as torch); no gradient"""
+    (num_classes=-1: max(indices) + 1, as torch);  grad_indices = 0: integers, the result does not require grad"""
 
     def forward(self, indices, num_classes=-1):
         indices = _index_array("one_hot", indices)

@@ -125,9 +125,9 @@ class CrossEntropy(Function):
 
 
 class NllLoss(Function):
-    """Negative log-likelihood of log-probabilities x (N, C) at integer targets t (N,):
-    y_n = -x[n, t_n] (0 where t_n = ignore_index); mean divides by the number of targets not
-    ignored (NaN if there is none, as torch);  grad_x[n, t_n] = -grad_out [/ count], 0 elsewhere"""
+    """y_n = -x[n, t_n], the negative log-likelihood of log-probabilities x (N, C) at integer targets
+    t (N,), 0 where t_n = ignore_index (mean: divided by the number of targets not ignored, NaN if
+    there is none, as torch);  grad_x = -grad_out [/ count] at (n, t_n), 0 elsewhere"""
     saves = ("cols", "valid")
     float_only = False   # integer targets; the log-probabilities are checked below
 
@@ -223,7 +223,7 @@ class BinaryCrossEntropy(Function):
 
 class BinaryCrossEntropyWithLogits(Function):
     """y = -(w t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))) = (1 - t) x + (1 + (w - 1) t) softplus(-x)
-    (the stable form; w = pos_weight, default 1, broadcast along the last axis as torch);
+    (the stable form, w = pos_weight, default 1, broadcast along the last axis as torch);
     grad_x = grad_out (sigmoid(x) (w t + 1 - t) - w t),  grad_t = grad_out ((w - 1) softplus(-x) - x),
     grad_w = grad_out t softplus(-x)   [/ n for mean]"""
     saves = ("x", "t", "w")

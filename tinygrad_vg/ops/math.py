@@ -136,8 +136,8 @@ class Log10(Function):
 
 
 class Sign(Constant):
-    """y = sign(x) in {-1, 0, 1} (0 at x = 0, NaN at NaN, as torch);  gradient 0 everywhere,
-    so the result does not require grad"""
+    """y = sign(x) in {-1, 0, 1} (0 at x = 0, NaN at NaN, as torch);  grad_x = 0 everywhere, so the
+    result does not require grad"""
 
     def forward(self, x):
         return np.sign(x)

@@ -184,7 +184,7 @@ class ExpandDims(Function):
 
 
 class BroadcastTo(Function):
-    """y = x broadcast to shape (numpy rules; -1 keeps x's size there, as torch.expand);
+    """y = x broadcast to shape (numpy rules, -1 keeps x's size there, as torch.expand);
     grad_x = grad_out summed over the broadcast axes (the engine's one helper does it)"""
     saves = ()
     float_only = False
@@ -240,7 +240,7 @@ class Roll(Function):
 
 
 class Tile(Function):
-    """y = tile(x, reps) (numpy's tile; torch's Tensor.repeat);  grad_x = the sum of grad_out's tiles"""
+    """y = tile(x, reps) (numpy's tile, torch's Tensor.repeat);  grad_x = the sum of grad_out's tiles"""
     saves = ()
     float_only = False
 
@@ -262,7 +262,7 @@ class Tile(Function):
 
 class Repeat(Function):
     """y = repeat(x, repeats, axis): each element `repeats` times in a row (numpy's repeat,
-    torch's repeat_interleave; the flattened x for axis=None);  grad_x_i = sum of grad_out over x_i's copies"""
+    torch's repeat_interleave, the flattened x for axis=None);  grad_x_i = sum of grad_out over x_i's copies"""
     saves = ("source",)   # which element each output came from, computed here
     float_only = False
 
@@ -297,7 +297,7 @@ PAD_MODES = {"constant": "constant", "edge": "edge", "reflect": "reflect", "symm
 
 class Pad(Function):
     """y = pad(x, pad_width, mode) (numpy's pad_width: ((before, after), ...) per axis, or one pair,
-    or one int; modes constant, edge, reflect, symmetric, wrap, and torch's replicate, circular);
+    or one int, modes constant, edge, reflect, symmetric, wrap, and torch's replicate, circular);
     grad_x_i = sum of grad_out over the places x_i was copied to (the constant padding gets none)"""
     saves = ("source",)   # None for constant mode, else where each output was copied from
     float_only = False
