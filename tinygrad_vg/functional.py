@@ -389,9 +389,11 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
 
 
 # ----- losses (ops.loss) ----------------------------------------------------------------------
-def nll_loss(logp: Any, target: Any, reduction: str = "mean", ignore_index: int = -100) -> Tensor:
-    """Negative log-likelihood of log-probabilities (N, C) at class indices (N,), as torch."""
-    return ops.NllLoss.apply(logp, target, reduction=reduction, ignore_index=ignore_index)
+def nll_loss(logp: Any, target: Any, reduction: str = "mean", ignore_index: int = -100,
+             weight: Any = None) -> Tensor:
+    """Negative log-likelihood of log-probabilities (N, C) at class indices (N,), as torch;
+    weight: one number per class (a constant), None for 1."""
+    return ops.NllLoss.apply(logp, target, reduction=reduction, ignore_index=ignore_index, weight=weight)
 
 
 def binary_cross_entropy(p: Any, target: Any, reduction: str = "mean") -> Tensor:

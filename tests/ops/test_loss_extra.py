@@ -33,6 +33,21 @@ def test_nll_loss_matches_its_formula_and_finite_differences(reduction, data):
     assert gradcheck(lambda t: F.nll_loss(t, target, reduction), [logp])
 
 
+@pytest.mark.parametrize("reduction", list(REDUCE))
+@FEW
+@given(data=st.data())
+def test_weighted_nll_loss_matches_its_formula_and_finite_differences(reduction, data):
+    n, c = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 4))
+    logp = data.draw(arrays(shape=(n, c)))
+    weight = data.draw(arrays(shape=(c,), min_value=0.1, max_value=3.0))
+    target = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
+    picked = -weight[target] * logp[np.arange(n), target]
+    expected = picked.sum() / weight[target].sum() if reduction == "mean" else REDUCE[reduction](picked)
+    fn = lambda t: F.nll_loss(t, target, reduction, weight=weight)  # noqa: E731
+    np.testing.assert_allclose(fn(tg.Tensor(logp)).data, expected, rtol=1e-12)
+    assert gradcheck(fn, [logp])
+
+
 def test_nll_loss_of_log_softmax_is_cross_entropy():
     rng = np.random.default_rng(2)
     logits, target = rng.normal(size=(4, 3)), np.array([0, 2, 1, 2])
@@ -52,6 +67,8 @@ def test_nll_loss_checks_its_targets():
         F.nll_loss(tg.Tensor(np.zeros(3)), np.array([0]))
     with pytest.raises(ValueError, match="reduction"):
         F.nll_loss(logp, np.array([0, 1]), reduction="avg")
+    with pytest.raises(ValueError, match=r"one number per class, shape \(3,\)"):
+        F.nll_loss(logp, np.array([0, 1]), weight=np.ones(2))
     np.testing.assert_array_equal(F.nll_loss(logp, np.array([5, 1]), ignore_index=5, reduction="none").data, [0, 0])
 
 

@@ -125,13 +125,14 @@ class CrossEntropy(Function):
 
 
 class NllLoss(Function):
-    """y_n = -x[n, t_n], the negative log-likelihood of log-probabilities x (N, C) at integer targets
-    t (N,), 0 where t_n = ignore_index (mean: divided by the number of targets not ignored, NaN if
-    there is none, as torch);  grad_x = -grad_out [/ count] at (n, t_n), 0 elsewhere"""
-    saves = ("cols", "valid")
+    """y_n = -w[t_n] x[n, t_n], the negative log-likelihood of log-probabilities x (N, C) at integer
+    targets t (N,) with class weights w (default 1), 0 where t_n = ignore_index (mean: divided by the
+    sum of w[t_n] over targets not ignored, NaN if there is none, as torch);
+    grad_x = -grad_out w[t_n] [/ that sum] at (n, t_n), 0 elsewhere"""
+    saves = ("cols", "weights")
     float_only = False   # integer targets; the log-probabilities are checked below
 
-    def forward(self, logp, target, reduction="mean", ignore_index=-100):
+    def forward(self, logp, target, reduction="mean", ignore_index=-100, weight=None):
         _check_reduction("nll_loss", reduction)
         if logp.dtype.kind != "f":
             raise TypeError(f"nll_loss: log-probabilities must be float32 or float64; got {logp.dtype}")
@@ -143,27 +144,35 @@ class NllLoss(Function):
         if target.shape != (n,):
             raise ValueError(f"nll_loss: targets must have shape ({n},) for log-probabilities {logp.shape}; "
                              f"got {target.shape}")
-        self.valid = target != ignore_index
-        bad = self.valid & ((target < 0) | (target >= c))
+        if weight is not None:
+            weight = np.asarray(weight.data if isinstance(weight, Function.tensor_type) else weight)
+            if weight.shape != (c,) or weight.dtype.kind not in "fiu":
+                raise ValueError(f"nll_loss: weight must hold one number per class, shape ({c},); got "
+                                 f"shape {weight.shape}, dtype {weight.dtype}")
+        valid = target != ignore_index
+        bad = valid & ((target < 0) | (target >= c))
         if bad.any():
             raise ValueError(f"nll_loss: class targets must lie in [0, {c - 1}] (or equal ignore_index="
                              f"{ignore_index}); got {target[bad][0]}")
-        self.cols = np.where(self.valid, target, 0)
-        per_sample = np.where(self.valid, -logp[np.arange(n), self.cols], 0).astype(logp.dtype, copy=False)
+        self.cols = np.where(valid, target, 0)
+        w = np.ones((), logp.dtype) if weight is None else weight.astype(logp.dtype)[self.cols]
+        self.weights = np.where(valid, w, 0).astype(logp.dtype)   # per sample; 0 where ignored
+        per_sample = (self.weights * -logp[np.arange(n), self.cols]).astype(logp.dtype, copy=False)
         self.shape, self.reduction = logp.shape, reduction
-        self.count = int(self.valid.sum())
+        self.total_weight = self.weights.sum()
         if reduction == "none":
             return per_sample
         with np.errstate(invalid="ignore", divide="ignore"):   # mean of no target: NaN, as torch
             total = per_sample.sum()
-            return np.asarray(total / self.count if reduction == "mean" else total, dtype=logp.dtype)
+            return np.asarray(total / self.total_weight if reduction == "mean" else total, dtype=logp.dtype)
 
     def backward(self, grad_out):
         g = grad_out if self.reduction == "none" else np.broadcast_to(grad_out, self.cols.shape)
         if self.reduction == "mean":
-            g = g / self.count if self.count else g * np.nan
+            with np.errstate(invalid="ignore", divide="ignore"):
+                g = g / self.total_weight
         grad = np.zeros(self.shape, dtype=grad_out.dtype)
-        grad[np.arange(self.shape[0]), self.cols] = np.where(self.valid, -g, 0)
+        grad[np.arange(self.shape[0]), self.cols] = -g * self.weights
         return grad, None
 
 
