@@ -16,8 +16,11 @@ from . import functional, kernels, ops
 from .gradcheck import GradcheckError, gradcheck, jacobians
 from . import nn, optim, testing  # noqa: E402  (testing needs hypothesis: the `test` extra)
 from .functional import (
-    abs, clip, concatenate, exp, log, logsumexp, matmul, relu, sigmoid, softmax, sqrt, stack,
-    tanh, where,
+    abs, argmax, argmin, argsort, broadcast_to, clip, concatenate, cos, cumsum, einsum, erf, exp,
+    expand_dims, expm1, flatten, flip, gather, log, log1p, log2, log10, logsumexp, matmul, max,
+    maximum, mean, min, minimum, one_hot, pad, prod, relu, repeat, repeat_interleave, reshape, roll,
+    sigmoid, sign, sin, softmax, sort, sqrt, squeeze, stack, std, sum, take_along_axis, tan, tanh,
+    tile, topk, transpose, tril, triu, unsqueeze, var, where,
 )
 from .explain import explain_backward, print_tape, tape_listing
 from .graph import to_dot, render
@@ -34,5 +37,12 @@ __all__ = [
     "detect_anomaly", "tape", "checkpoint", "gradcheck", "jacobians", "GradcheckError", "nn",
     "optim", "testing", "functional", "kernels", "ops", "abs", "clip", "concatenate", "exp", "log",
     "logsumexp", "matmul", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh", "where",
+    "argmax", "argmin", "argsort", "broadcast_to", "cos", "cumsum", "einsum", "erf", "expand_dims",
+    "expm1", "flatten", "flip", "gather", "log1p", "log2", "log10", "maximum", "mean", "minimum",
+    "one_hot", "pad", "prod", "repeat", "repeat_interleave", "reshape", "roll", "sign", "sin", "sort",
+    "squeeze", "std", "take_along_axis", "tan", "tile", "topk", "transpose", "tril", "triu",
+    "unsqueeze", "var",
+    # tg.sum, tg.max and tg.min exist but stay out of __all__: `from tinygrad_vg import *` must not
+    # shadow Python's builtins
     "__version__", "explain_backward", "print_tape", "tape_listing", "to_dot", "render",
 ]

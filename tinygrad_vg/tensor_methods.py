@@ -96,31 +96,125 @@ class TensorMethods:
     def __gt__(self, other: Any) -> Tensor: return self._compare(other, np.greater)
     def __ge__(self, other: Any) -> Tensor: return self._compare(other, np.greater_equal)
 
-    # ----- reductions (ops.reduce) and shape (ops.shape) --------------------------------------
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def sin(self) -> Tensor: return ops.Sin.apply(self)
+    def cos(self) -> Tensor: return ops.Cos.apply(self)
+    def tan(self) -> Tensor: return ops.Tan.apply(self)
+    def erf(self) -> Tensor: return ops.Erf.apply(self)
+    def log1p(self) -> Tensor: return ops.Log1p.apply(self)
+    def expm1(self) -> Tensor: return ops.Expm1.apply(self)
+    def log2(self) -> Tensor: return ops.Log2.apply(self)
+    def log10(self) -> Tensor: return ops.Log10.apply(self)
+    def sign(self) -> Tensor: return ops.Sign.apply(self)
+    def maximum(self, other: Any) -> Tensor: return ops.Maximum.apply(self, other)
+    def minimum(self, other: Any) -> Tensor: return ops.Minimum.apply(self, other)
+
+    # ----- reductions (ops.reduce): numpy's axis=/keepdims=, or torch's dim=/keepdim= ------------
+    def sum(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+        axis, keepdims = ops.reduce.axis_args("sum", axis, keepdims, dim, keepdim)
         return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+        axis, keepdims = ops.reduce.axis_args("mean", axis, keepdims, dim, keepdim)
         return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+        """The largest values (torch's amax: ties share the gradient; values only, argmax for indices)."""
+        axis, keepdims = ops.reduce.axis_args("max", axis, keepdims, dim, keepdim)
         return ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+        """The smallest values (torch's amin: ties share the gradient; values only, argmin for indices)."""
+        axis, keepdims = ops.reduce.axis_args("min", axis, keepdims, dim, keepdim)
         return ops.Min.apply(self, axis=axis, keepdims=keepdims)
 
-    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0, *, dim: Any = None,
+            keepdim: Any = None) -> Tensor:
+        axis, keepdims = ops.reduce.axis_args("var", axis, keepdims, dim, keepdim)
         return ops.Var.apply(self, axis=axis, keepdims=keepdims, ddof=ddof)
 
-    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0, *, dim: Any = None,
+            keepdim: Any = None) -> Tensor:
+        axis, keepdims = ops.reduce.axis_args("std", axis, keepdims, dim, keepdim)
+        return ops.Std.apply(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def prod(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+        axis, keepdims = ops.reduce.axis_args("prod", axis, keepdims, dim, keepdim)
+        return ops.Prod.apply(self, axis=axis, keepdims=keepdims)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+        axis, keepdims = ops.reduce.axis_args("logsumexp", axis, keepdims, dim, keepdim)
         return ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
 
+    def argmax(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+        axis, keepdims = ops.reduce.axis_args("argmax", axis, keepdims, dim, keepdim)
+        return ops.ArgMax.apply(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+        axis, keepdims = ops.reduce.axis_args("argmin", axis, keepdims, dim, keepdim)
+        return ops.ArgMin.apply(self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis: Any = None, *, dim: Any = None) -> Tensor:
+        return ops.Cumsum.apply(self, axis=ops.reduce.axis_args("cumsum", axis, False, dim)[0])
+
+    # ----- shape and index (ops.shape, ops.index) ----------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
         shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         return ops.Reshape.apply(self, shape=shape)
 
-    def flatten(self) -> Tensor:
-        return self.reshape(-1)
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """The axes start_dim..end_dim merged into one (all of them by default: 1-d)."""
+        return ops.shape.flatten(self, start_dim, end_dim)
+
+    def squeeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
+        """Without its size-1 axes (only those named, if any: naming another is an error, as numpy)."""
+        return ops.Squeeze.apply(self, axis=ops.reduce.axis_args("squeeze", axis, False, dim)[0])
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """A new size-1 axis at position dim of the result (numpy's expand_dims)."""
+        return ops.ExpandDims.apply(self, axis=dim)
+
+    def expand(self, *shape: Any) -> Tensor:
+        """Broadcast to shape (torch; -1 keeps a size); numpy's broadcast_to."""
+        shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return ops.BroadcastTo.apply(self, shape=shape)
+
+    def flip(self, axis: Any = None, *, dims: Any = None) -> Tensor:
+        return ops.Flip.apply(self, axis=ops.reduce.axis_args("flip", axis, False, dims)[0])
+
+    def roll(self, shift: Any, axis: Any = None, *, dims: Any = None) -> Tensor:
+        return ops.Roll.apply(self, shift=shift, axis=ops.reduce.axis_args("roll", axis, False, dims)[0])
+
+    def repeat(self, repeats: Any, axis: Any = None, *, dim: Any = None) -> Tensor:
+        """numpy's ndarray.repeat (each element in place; torch's repeat_interleave). torch's
+        Tensor.repeat, which tiles the whole tensor, is `tile` here."""
+        return ops.Repeat.apply(self, repeats=repeats, axis=ops.reduce.axis_args("repeat", axis, False, dim)[0])
+
+    repeat_interleave = repeat
+
+    def tile(self, *reps: Any) -> Tensor:
+        reps = tuple(reps[0]) if len(reps) == 1 and isinstance(reps[0], (tuple, list)) else reps
+        return ops.Tile.apply(self, reps=reps)
+
+    def tril(self, k: int = 0, *, diagonal: Any = None) -> Tensor:
+        return ops.Tril.apply(self, k=k if diagonal is None else diagonal)
+
+    def triu(self, k: int = 0, *, diagonal: Any = None) -> Tensor:
+        return ops.Triu.apply(self, k=k if diagonal is None else diagonal)
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """torch's gather (numpy's take_along_axis, with an index that may be smaller than self)."""
+        return ops.index.gather(self, dim, index)
+
+    def argsort(self, axis: Any = -1, descending: bool = False, *, dim: Any = None) -> Tensor:
+        """Indices that sort self along axis, stable; no gradient."""
+        if dim is not None:
+            axis = ops.reduce.axis_args("argsort", None, False, dim)[0]
+        return ops.ArgSort.apply(self, axis=axis, descending=descending)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> tuple:  # noqa: A002
+        """(values, indices) of the k largest (or smallest) along dim, sorted (also for sorted=False,
+        which torch leaves unspecified), stable: torch's topk."""
+        return ops.index.topk(self, k, dim, largest)
 
     def transpose(self, *axes: Any) -> Tensor:
         """numpy semantics: no axes reverses them; otherwise a full permutation."""

@@ -2,6 +2,7 @@
 from . import init
 from .. import functional
 from .activation import ACTIVATIONS, ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh, make_activation
+from .dropout import Dropout, Flatten
 from .deep import KINDS, DeepMLP, HighwayBlock, PlainBlock, ResidualBlock, deep_mlp
 from .linear import BatchNorm1d, LayerNorm, Linear
 from .module import Module, ModuleList, Parameter, Sequential
@@ -11,5 +12,5 @@ __all__ = [
     "init", "functional", "ACTIVATIONS", "ELU", "GELU", "Identity", "LeakyReLU", "ReLU", "Sigmoid",
     "Softplus", "Tanh", "make_activation", "KINDS", "DeepMLP", "HighwayBlock", "PlainBlock",
     "ResidualBlock", "deep_mlp", "BatchNorm1d", "LayerNorm", "Linear", "Module", "ModuleList",
-    "Parameter", "Sequential", "RNNCell", "GRUCell", "LSTMCell", "RNN", "GRU", "LSTM",
+    "Parameter", "Sequential", "RNNCell", "GRUCell", "LSTMCell", "RNN", "GRU", "LSTM", "Dropout", "Flatten",
 ]

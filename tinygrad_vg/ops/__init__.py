@@ -1,20 +1,35 @@
 """The ops: one class per operation, forward and backward side by side.
 
-Modules by family: elementwise (arithmetic and math), activation, reduce, shape,
-linalg, loss. Shape letters used in docstrings: N batch, C classes, D features.
+Modules by family: elementwise (arithmetic), math (trigonometry, erf, logs, sign,
+maximum/minimum), activation, reduce, shape, index (gather, sort, arg-ops, one_hot),
+einsum, linalg, loss. Shape letters used in docstrings: N batch, C classes, D features.
 """
-from .activation import Elu, Gelu, LeakyRelu, Relu, Sigmoid, Softplus, Tanh
+from .activation import (
+    Dropout, Elu, Gelu, Hardtanh, LeakyRelu, Mish, Relu, Selu, Sigmoid, Silu, Softplus, Tanh,
+)
+from .einsum import Einsum
 from .elementwise import Abs, Add, Cast, Clip, Div, Exp, Log, Mul, Neg, Pow, Sqrt, Sub
+from .index import ArgMax, ArgMin, ArgSort, OneHot, Sort, TakeAlongAxis
 from .linalg import Linear, LinearAct, LinearActStack, MatMul
-from .loss import CrossEntropy, LogSoftmax, MSELoss, Softmax
+from .loss import (
+    BinaryCrossEntropy, BinaryCrossEntropyWithLogits, CrossEntropy, LogSoftmax, MSELoss, NllLoss, Softmax,
+)
+from .math import Cos, Erf, Expm1, Log1p, Log2, Log10, Maximum, Minimum, Sign, Sin, Tan
 from .recurrent import GRUSequence, GRUStep, LSTMSequence, LSTMStep, RNNSequence
-from .reduce import LogSumExp, Max, Mean, Min, Sum, Var
-from .shape import Concatenate, GetItem, Reshape, Stack, Transpose, Where
+from .reduce import Cumsum, LogSumExp, Max, Mean, Min, Prod, Std, Sum, Var
+from .shape import (
+    BroadcastTo, Concatenate, ExpandDims, Flip, GetItem, Pad, Repeat, Reshape, Roll, Squeeze, Stack,
+    Tile, Transpose, Tril, Triu, Where,
+)
 
 __all__ = [
-    "Abs", "Add", "Cast", "Clip", "Concatenate", "CrossEntropy", "Div", "Elu", "Exp", "Gelu",
-    "GetItem", "GRUSequence", "GRUStep", "LeakyRelu", "Linear", "LinearAct", "LinearActStack",
-    "LSTMSequence", "LSTMStep", "Log", "LogSoftmax", "LogSumExp", "MSELoss", "MatMul", "Max",
-    "Mean", "Min", "Mul", "Neg", "Pow", "Relu", "Reshape", "RNNSequence", "Sigmoid", "Softmax",
-    "Softplus", "Sqrt", "Stack", "Sub", "Sum", "Tanh", "Transpose", "Var", "Where",
+    "Abs", "Add", "ArgMax", "ArgMin", "ArgSort", "BinaryCrossEntropy", "BinaryCrossEntropyWithLogits",
+    "BroadcastTo", "Cast", "Clip", "Concatenate", "Cos", "CrossEntropy", "Cumsum", "Div",
+    "Dropout", "Einsum", "Elu", "Erf", "Exp", "ExpandDims", "Expm1", "Flip", "Gelu", "GetItem",
+    "GRUSequence", "GRUStep", "Hardtanh", "LeakyRelu", "Linear", "LinearAct", "LinearActStack",
+    "LSTMSequence", "LSTMStep", "Log", "Log10", "Log1p", "Log2", "LogSoftmax", "LogSumExp", "MSELoss",
+    "MatMul", "Max", "Maximum", "Mean", "Min", "Minimum", "Mish", "Mul", "Neg", "NllLoss", "OneHot",
+    "Pad", "Pow", "Prod", "Relu", "Repeat", "Reshape", "Roll", "RNNSequence", "Selu", "Sigmoid", "Sign",
+    "Silu", "Sin", "Softmax", "Softplus", "Sort", "Sqrt", "Squeeze", "Stack", "Std", "Sub", "Sum", "Tan",
+    "Tanh", "TakeAlongAxis", "Tile", "Transpose", "Tril", "Triu", "Var", "Where",
 ]
