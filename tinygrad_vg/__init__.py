@@ -21,6 +21,7 @@ from .functional import (
 )
 from .explain import explain_backward, print_tape, tape_listing
 from .graph import to_dot, render
+from .animate import animate_backward, step_backward
 from .io import load, save
 
 try:  # the version is written once, in pyproject.toml; the installed metadata carries it here
@@ -35,4 +36,5 @@ __all__ = [
     "optim", "testing", "functional", "kernels", "ops", "abs", "clip", "concatenate", "exp", "log",
     "logsumexp", "matmul", "relu", "sigmoid", "softmax", "sqrt", "stack", "tanh", "where",
     "__version__", "explain_backward", "print_tape", "tape_listing", "to_dot", "render",
+    "animate_backward", "step_backward",
 ]
