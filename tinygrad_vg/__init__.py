@@ -24,6 +24,16 @@ from .graph import to_dot, render
 from .animate import animate_backward, step_backward
 from .io import load, save
 
+
+
+def __getattr__(name: str):
+    """`tg.lab` without importing it first: the lab loads on first use (import tinygrad_vg stays light)."""
+    if name == "lab":
+        import importlib
+        return importlib.import_module(".lab", __name__)
+    raise AttributeError(f"module 'tinygrad_vg' has no attribute {name!r}")
+
+
 try:  # the version is written once, in pyproject.toml; the installed metadata carries it here
     from importlib.metadata import version as _version
     __version__ = _version("tinygrad_vg")

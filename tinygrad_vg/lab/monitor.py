@@ -17,8 +17,10 @@ Design:
 - Between samples the monitor costs one forward hook on the top module: a counter and a
   modulo per step. Hooks on the model's blocks would turn deep_mlp's fused stack off, so
   none is put there. On a sampled step the forward hook copies the tracked weights and
-  registers a post-accumulate-grad hook on each (autograd's own "the .grad of this leaf
-  is complete" point), which records ||dL/dW|| and removes itself.
+  registers a gradient hook on each (Tensor.register_hook: it sees dL/dW as backward
+  computes it, summed over the parameter's uses), removed at the next step. Not a
+  post-accumulate-grad hook: those switch backward to early delivery, which cost 2.6 ms
+  on a 1.2 ms seed-net step here, against 0.3 ms for plain gradient hooks.
 - TensorBoard is optional: `writer=` any object with add_scalar/add_histogram (a
   tensorboardX or torch SummaryWriter), or `log_dir=` to make a tensorboardX one; without
   the package the monitor says so in one line and keeps its own records.
@@ -41,6 +43,12 @@ from ..io import atomic_write
 __all__ = ["GradFlowMonitor"]
 
 FIELDS = ("step", "layer", "grad_norm", "weight_norm", "update_ratio")
+
+
+def _norm(a: np.ndarray) -> float:
+    """The 2-norm in float64 (np.linalg.norm's checks cost more than the sum on a small layer)."""
+    flat = np.asarray(a, dtype=np.float64).ravel()
+    return math.sqrt(float(np.dot(flat, flat)))
 
 
 class GradFlowMonitor:
@@ -97,24 +105,25 @@ class GradFlowMonitor:
             handle.remove()
         self._grad_handles = []
         for name, p in zip(self.layers, self._params):
-            weight = np.array(p.data, dtype=np.float64)
+            weight = np.array(p.data.view(np.ndarray), dtype=np.float64)
             record = {"step": step, "layer": name, "grad_norm": math.nan,
-                      "weight_norm": float(np.linalg.norm(weight)), "update_ratio": math.nan}
+                      "weight_norm": _norm(weight), "update_ratio": math.nan}
             self.records.append(record)
             self._pending.append((record, weight))
             if p.requires_grad:
-                self._grad_handles.append(p.register_post_accumulate_grad_hook(self._grad_hook(record)))
+                self._grad_handles.append(p.register_hook(self._grad_hook(record)))
         self._log(step, "weight_norm")
 
     def _grad_hook(self, record: dict) -> Any:
-        def hook(p: Any) -> None:
-            grad = p.grad
-            if grad is not None:
-                record["grad_norm"] = float(np.linalg.norm(np.asarray(grad, dtype=np.float64)))
-                if self.writer is not None:
-                    self.writer.add_scalar(f"grad_norm/{record['layer']}", record["grad_norm"], record["step"])
-                    if self.histograms:
-                        self.writer.add_histogram(f"grad/{record['layer']}", np.asarray(grad), record["step"])
+        total: list = [None]   # the sum over the parameter's uses in the graph (tied weights)
+
+        def hook(grad: np.ndarray) -> None:
+            total[0] = np.array(grad, dtype=np.float64) if total[0] is None else total[0] + grad
+            record["grad_norm"] = _norm(total[0])
+            if self.writer is not None:
+                self.writer.add_scalar(f"grad_norm/{record['layer']}", record["grad_norm"], record["step"])
+                if self.histograms:
+                    self.writer.add_histogram(f"grad/{record['layer']}", total[0], record["step"])
         return hook
 
     def _finish_updates(self) -> None:
@@ -125,9 +134,9 @@ class GradFlowMonitor:
         by_name = dict(zip(self.layers, self._params))
         step = self._pending[0][0]["step"]
         for record, before in self._pending:
-            now = np.asarray(by_name[record["layer"]].data, dtype=np.float64)
-            scale = float(np.linalg.norm(before))
-            change = float(np.linalg.norm(now - before))
+            scale = record["weight_norm"]
+            # a plain view: while a graph holds the weights, .data is a LockedArray, whose ufunc path is slow
+            change = _norm(np.subtract(by_name[record["layer"]].data.view(np.ndarray), before, dtype=np.float64))
             record["update_ratio"] = change / scale if scale > 0 else (0.0 if change == 0 else math.inf)
         self._pending = []
         self._log(step, "update_ratio")
