@@ -58,11 +58,11 @@ def backward_frames(loss: Tensor, grad: Any = None) -> tuple[list, list, list[Fr
     for k, step in enumerate(steps, 1):
         node_id = f"n{step.index}"
         lit.add(node_id)
-        new = {i for i, e in enumerate(edges) if e.target == node_id}
+        new = {i for i, e in enumerate(edges) if e.target == node_id and e.norm is not None}
         arrived |= new
         lit |= {edges[i].source for i in new if not edges[i].source.startswith("n")
                 and edges[i].norm is not None}
-        sent = ", ".join(f"{edges[i].label}" for i in sorted(new) if edges[i].norm is not None) or "nothing"
+        sent = ", ".join(f"{edges[i].label}" for i in sorted(new)) or "nothing"
         came = " + ".join(f"#{s}" for s in step.sources) or "the seed dL/dL"
         rule = " ".join(derivative_rule(step.node).split())
         if len(rule) > 70:
@@ -76,6 +76,11 @@ def backward_frames(loss: Tensor, grad: Any = None) -> tuple[list, list, list[Fr
                         "backward done: every leaf that requires grad has its gradient\n"
                         + (f"added to .grad: {done}" if done else "")))
     return gnodes, edges, frames
+
+
+def _caption_chars(frames: list[Frame]) -> int:
+    """The longest caption line: every frame is drawn that wide, so none moves or is cut."""
+    return max(len(line) for frame in frames for line in frame.caption.split("\n"))
 
 
 def _rgb(fig: Any) -> np.ndarray:
@@ -117,7 +122,8 @@ def animate_backward(loss: Tensor, path: str | Path | None = None, grad: Any = N
         raise RuntimeError("animate_backward: an .mp4 needs the ffmpeg program (on PATH, or pip install "
                            "imageio-ffmpeg); write a .gif instead, which needs nothing more")
     gnodes, edges, frames = backward_frames(loss, grad)
-    images = [_rgb(_figure(gnodes, edges, True, frame)) for frame in frames]
+    chars = _caption_chars(frames)
+    images = [_rgb(_figure(gnodes, edges, True, frame, chars)) for frame in frames]
     if fmt == "gif":
         from PIL import Image
         pictures = [Image.fromarray(a).convert("P", palette=Image.Palette.ADAPTIVE, colors=128) for a in images]
@@ -160,7 +166,7 @@ class BackwardSteps:
         k %= len(self)
         if k not in self._cache:
             from .display import figure_bytes
-            fig = _figure(self._gnodes, self._edges, True, self.frames[k])
+            fig = _figure(self._gnodes, self._edges, True, self.frames[k], _caption_chars(self.frames))
             self._cache[k] = Picture(figure_bytes(fig, "png", self._dpi), "png", self.frames[k].caption)
         return self._cache[k]
 

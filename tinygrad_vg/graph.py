@@ -327,10 +327,12 @@ class Frame:
 _LIT, _CURRENT, _ARRIVED = "#ffe36e", "#d62728", "#c0392b"
 
 
-def _figure(gnodes: list[GraphNode], edges: list[GraphEdge], grad_labels: bool, frame: Frame | None = None) -> Any:
+def _figure(gnodes: list[GraphNode], edges: list[GraphEdge], grad_labels: bool, frame: Frame | None = None,
+            caption_chars: int = 0) -> Any:
     """The matplotlib drawing of the graph as a bare Figure (no pyplot state). With a
-    frame, unlit parts are drawn faded and only arrived edges carry their labels; every
-    frame of one graph has the same size and layout."""
+    frame, unlit parts are drawn faded and only arrived edges carry their labels; the
+    frames of one graph have the same size and layout when they pass the same
+    caption_chars (the longest caption line of them all: the figure is made that wide)."""
     try:
         from matplotlib.figure import Figure
         from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch, Polygon
@@ -356,8 +358,8 @@ def _figure(gnodes: list[GraphNode], edges: list[GraphEdge], grad_labels: bool, 
             reach = x + side * (0.06 + len(e.label) * _LABEL_CHAR_W + 0.15)
             left, right = min(left, reach), max(right, reach)
     if grad_labels:   # room for the note (or the frame's caption) under the graph
-        longest = max([len(GRAD_NOTE)] + [len(s) for s in (frame.caption.split("\n") if frame else [])])
-        spare = longest * _CHAR_W * 0.9 - (right - left)
+        longest = max([len(GRAD_NOTE), caption_chars] + [len(s) for s in (frame.caption.split("\n") if frame else [])])
+        spare = longest * _CHAR_W * 0.95 - (right - left)
         if spare > 0:
             left, right = left - spare / 2, right + spare / 2
 
