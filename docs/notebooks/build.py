@@ -11,7 +11,8 @@ What the conversion does (jupytext reads the Markdown):
   notebook test compares with what the kernel printed;
 - ```python no-run blocks and every other fenced block (sh, text) stay Markdown, shown
   and never run (jupytext would otherwise make a %%sh cell of a sh block);
-- relative links get one more ../, since the notebooks live one folder down.
+- relative links get one more ../, since the notebooks live one folder down, except links
+  to another tutorial, which go to its notebook.
 The cells get fixed ids, so a rebuild of an unchanged page writes the same bytes.
 """
 from __future__ import annotations
@@ -33,10 +34,17 @@ def tutorials() -> list[Path]:
 
 
 def _relink(text: str) -> str:
+    """Links as seen from docs/notebooks/: a tutorial page links to its notebook, anything
+    else one folder up."""
+    pages = {p.name for p in tutorials()}
+
     def fix(m: re.Match) -> str:
         target = m[2]
         if re.match(r"[a-z]+:", target) or target.startswith(("#", "/")):
             return m[0]
+        file, _, anchor = target.partition("#")
+        if file in pages:
+            return f"{m[1]}{file[:-3]}.ipynb{'#' + anchor if anchor else ''}{m[3]}"
         return f"{m[1]}../{target}{m[3]}"
     return LINK.sub(fix, text)
 
