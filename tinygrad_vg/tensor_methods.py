@@ -150,7 +150,7 @@ class TensorMethods:
             if array.size > 6 and array.dtype.kind == "f" and np.isfinite(array).all():
                 text += (f"\n(norm {np.linalg.norm(array):.4g}, mean {array.mean():.4g}, "
                          f"min {array.min():.4g}, max {array.max():.4g})")
-            return f"<pre style='margin:0'>{html.escape(text)}</pre>"
+            return f"<pre style='margin:0;font-family:monospace;background:transparent'>{html.escape(text)}</pre>"
 
         made = (f"op <b>{html.escape(self.node.name)}</b>" if self.node is not None
                 else "leaf, requires grad" if self.requires_grad else "leaf (constant)")
