@@ -92,7 +92,8 @@ class Explanation(list):
             elif not line.startswith(" "):   # the first line and the leaf-gradient heading
                 text = f"<b>{text}</b>"
             out.append(text)
-        return "<pre class='tinygrad-vg-explain' style='font-family:monospace;font-size:12px;background:transparent'>" + "\n".join(out) + "</pre>"
+        style = "font-family:monospace;font-size:12px;background:transparent"
+        return f"<pre class='tinygrad-vg-explain' style='{style}'>" + "\n".join(out) + "</pre>"
 
     def __repr__(self) -> str:
         return list.__repr__(self)

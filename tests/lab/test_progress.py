@@ -1,5 +1,6 @@
 """progress.py: a bar draws only when enabled, shows the time left, and an error after a drawn
 bar starts on a line of its own; tqdm draws it when installed, the plain bar otherwise."""
+import importlib.util
 import io
 import sys
 
@@ -82,3 +83,16 @@ def test_a_notebook_without_tqdm_gets_one_line_saying_what_to_install(monkeypatc
         bar.close()
     assert not bar.enabled
     assert sys.stderr.getvalue() == "tinygrad_vg: progress in a notebook needs tqdm (pip install 'tinygrad_vg[notebook]')\n"
+
+
+def test_a_notebook_without_ipywidgets_gets_tqdm_text_bar_and_one_line(monkeypatch, capsys):
+    tqdm = pytest.importorskip("tqdm")
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)   # as if it were not installed
+    monkeypatch.setattr(display, "_noted", set())
+    assert progress._tqdm_class(True) is tqdm.std.tqdm
+    assert capsys.readouterr().err == ("tinygrad_vg: a progress widget in a notebook (a text bar is shown) needs "
+                                       "ipywidgets (pip install 'tinygrad_vg[notebook]')\n")
+    if importlib.util.find_spec("ipywidgets") is not None:
+        monkeypatch.delitem(sys.modules, "ipywidgets")
+        import tqdm.notebook
+        assert progress._tqdm_class(True) is tqdm.notebook.tqdm

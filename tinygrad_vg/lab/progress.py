@@ -19,6 +19,7 @@ from typing import Any
 
 from ..display import in_notebook, note_missing
 
+DELAY = 1.0   # seconds a task runs before its bar is drawn
 _open: list[Progress] = []   # bars drawn and not closed: their line has no newline yet
 
 
@@ -69,7 +70,7 @@ class Progress:
         self._tqdm = None
         bar_class = _tqdm_class(notebook) if self.enabled and use_tqdm else None
         if bar_class is not None:
-            self._tqdm = bar_class(total=self.total, desc=label, delay=1.0, file=sys.stderr, leave=True,
+            self._tqdm = bar_class(total=self.total, desc=label, delay=DELAY, file=sys.stderr, leave=True,
                                    unit="step", dynamic_ncols=True)
             _open.append(self)
         elif self.enabled and notebook:   # the plain bar cannot redraw in a notebook's output
@@ -83,7 +84,7 @@ class Progress:
                 self._tqdm.set_postfix_str(note[:30], refresh=False)
             self._tqdm.update(n)
             return
-        if not self.enabled or time.monotonic() - self.start < 1.0:
+        if not self.enabled or time.monotonic() - self.start < DELAY:
             return
         filled = int(self.width * self.done / self.total)
         bar = "#" * filled + "-" * (self.width - filled)
