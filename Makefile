@@ -5,6 +5,9 @@
 # make bench   benchmarks/memory.py then run_all.py: RESULTS.md (installs the bench extra)
 # make install-check  what a user's pip install meets, in fresh venvs outside the tree:
 #              the sdist, a wheel built from it, the no-compiler install (.ci/install_check)
+# make notebooks  docs/notebooks/*.ipynb from the tutorials docs/*.md (jupytext; the Markdown
+#              is the one source), then installs Jupyter into $(VENV): open them with
+#              $(VENV)/bin/jupyter lab docs/notebooks
 # make lint    ruff and cython-lint with pyproject's configuration (not yet in CI: the
 #              tree still has findings to clear)
 # make clean   build products; `make distclean` also removes $(VENV)
@@ -20,7 +23,7 @@ BENCH_STAMP := $(VENV)/.tinygrad_vg-bench-installed
 BUILD_DEPS := "setuptools>=77" wheel "Cython>=3" "numpy>=1.25" scipy
 SOURCES := pyproject.toml setup.py $(wildcard csrc/*.pyx csrc/*.pxd csrc/*.h)
 
-.PHONY: venv test demo bench install-check lint clean distclean
+.PHONY: venv test demo bench install-check lint notebooks clean distclean
 
 venv: $(STAMP)
 
@@ -47,6 +50,11 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/tinygrad-vg demo
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pip install -q --no-build-isolation -e ".[notebook]" jupyterlab
+	$(BIN)/python docs/notebooks/build.py
+	@echo "open them with: $(BIN)/jupyter lab docs/notebooks"
 
 install-check:
 	bash .ci/install_check $(PYTHON)

@@ -13,7 +13,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tinygrad_vg"
 ENGINE, NN, TOP = 0, 1, 2
-TOP_MODULES = {"cli", "__main__", "explain", "graph", "gradcheck", "testing"}   # besides lab/
+TOP_MODULES = {"cli", "__main__", "explain", "graph", "gradcheck", "testing", "display", "animate"}   # besides lab/
 # made by the build, imported where the backend is chosen: the extensions, and the install-time
 # switch setup.py writes for an install without a compiler
 COMPILED = {"tinygrad_vg._build_config"} | {f"tinygrad_vg.kernels.compiled.{family}" for family in

@@ -24,7 +24,18 @@ from .functional import (
 )
 from .explain import explain_backward, print_tape, tape_listing
 from .graph import to_dot, render
+from .animate import animate_backward, step_backward
 from .io import load, save
+
+
+
+def __getattr__(name: str):
+    """`tg.lab` without importing it first: the lab loads on first use (import tinygrad_vg stays light)."""
+    if name == "lab":
+        import importlib
+        return importlib.import_module(".lab", __name__)
+    raise AttributeError(f"module 'tinygrad_vg' has no attribute {name!r}")
+
 
 try:  # the version is written once, in pyproject.toml; the installed metadata carries it here
     from importlib.metadata import version as _version
@@ -45,4 +56,5 @@ __all__ = [
     # tg.sum, tg.max and tg.min exist but stay out of __all__: `from tinygrad_vg import *` must not
     # shadow Python's builtins
     "__version__", "explain_backward", "print_tape", "tape_listing", "to_dot", "render",
+    "animate_backward", "step_backward",
 ]

@@ -41,6 +41,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .autograd import Function, tape, walk
+from .display import Explanation, TapeListing
 from .tensor import Tensor
 
 __all__ = ["tape_listing", "print_tape", "explain_backward", "backward_steps", "Step",
@@ -168,13 +169,14 @@ def _table(rows: list[list[str]]) -> list[str]:
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
 
 
-def tape_listing(t: Tensor) -> str:
+def tape_listing(t: Tensor) -> TapeListing:
     """The nodes recorded to compute t, in execution order: index, op, inputs (name or
-    #k with shape), output shape (and name), and the arrays saved for backward."""
+    #k with shape), output shape (and name), and the arrays saved for backward.
+    A str (display.TapeListing), shown as an HTML table in a notebook."""
     nodes = tape(t)
     if not nodes:
         what = f"{t.name!r} " if t.name else ""
-        return f"tape: empty (the tensor {what}of shape {_shape(t.shape)} is a leaf: nothing was recorded)"
+        return TapeListing(f"tape: empty (the tensor {what}of shape {_shape(t.shape)} is a leaf: nothing was recorded)")
     names = _Names(nodes, t)
     rows = [["#", "op", "inputs", "output", "saved for backward"]]
     for k, node in enumerate(nodes):
@@ -183,7 +185,8 @@ def tape_listing(t: Tensor) -> str:
         saved = ", ".join(f"{key} {_shape(a.shape)}" for key, a in node.saved_arrays().items()) or "-"
         rows.append([str(k), node.name, ", ".join(names.with_shape(x) for x in node.inputs), output, saved])
     noun = "node" if len(nodes) == 1 else "nodes"
-    return "\n".join([f"tape: {len(nodes)} {noun} in execution order"] + _table(rows))
+    title = f"tape: {len(nodes)} {noun} in execution order"
+    return TapeListing("\n".join([title] + _table(rows)), title, rows)
 
 
 def print_tape(t: Tensor, file: TextIO | None = None) -> None:
@@ -260,14 +263,16 @@ def backward_steps(t: Tensor, grad: Any = None) -> tuple[list[Step], list[tuple[
 
 
 def explain_backward(loss: Tensor, file: TextIO | None = None, grad: Any = None,
-                     small: int = SMALL) -> list[str]:
+                     small: int = SMALL, echo: bool = True) -> Explanation:
     """Replay backward from `loss` and print it node by node, last node first: the upstream
     gradient grad_out, the op's local derivative rule (from its docstring) and the gradient
     passed to each input; numbers for tensors of at most `small` elements, norms otherwise.
 
     Read-only: no leaf's .grad changes, no hook runs (so a hook that rewrites a gradient,
     e.g. clipping, is not reflected), and the graph stays usable: call it before backward,
-    or after backward(retain_graph=True). Returns the printed lines.
+    or after backward(retain_graph=True). Returns the printed lines (a list, display.Explanation,
+    that a notebook shows as coloured HTML); echo=False returns them without printing, for a
+    notebook cell that ends with the call.
     """
     steps, leaves = backward_steps(loss, grad)
     nodes = tape(loss)
@@ -298,5 +303,6 @@ def explain_backward(loss: Tensor, file: TextIO | None = None, grad: Any = None,
         lines.append("leaf gradients (what backward adds to .grad; explain_backward changed nothing):")
         rows = [[names.with_shape(x), show(g, small)] for x, g in leaves]
         lines.extend("    " + line for line in _table(rows))
-    print("\n".join(lines), file=file if file is not None else sys.stdout)
-    return lines
+    if echo:
+        print("\n".join(lines), file=file if file is not None else sys.stdout)
+    return Explanation(lines)

@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 
 from .autograd import tape
+from .display import Picture, figure_bytes
 from .explain import _is_parameter, _Names, _shape, backward_steps
 from .tensor import Tensor
 
-__all__ = ["to_dot", "render", "graph_model", "GraphNode", "GraphEdge", "STYLES"]
+__all__ = ["to_dot", "render", "graph_model", "GraphNode", "GraphEdge", "STYLES", "Frame"]
 
 # DOT attributes per node kind; the matplotlib drawing uses the same colours
 STYLES: dict[str, dict[str, str]] = {
@@ -151,17 +152,21 @@ def to_dot(t: Tensor, grad_labels: bool = False, grad: Any = None) -> str:
 FORMATS = ("png", "svg", "pdf")
 
 
-def render(t: Tensor, path: str | Path, grad_labels: bool = False, grad: Any = None,
-           engine: str | None = None) -> Path:
-    """Draw t's graph into path (.png, .svg or .pdf) and return the path.
+def render(t: Tensor, path: str | Path | None = None, grad_labels: bool = False, grad: Any = None,
+           engine: str | None = None) -> Path | Picture:
+    """Draw t's graph into path (.png, .svg or .pdf) and return the path; with no path,
+    return the picture (a display.Picture: SVG, shown inline in a notebook; .save(path)).
 
     engine: "dot" (Graphviz, needs the `dot` program), "matplotlib", or None for dot when
     shutil.which("dot") finds it and matplotlib otherwise, so a picture is made everywhere."""
-    path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise ValueError(f"render: unsupported file type {path.suffix!r}; accepted: "
-                         + ", ".join("." + f for f in FORMATS))
+    if path is None:
+        fmt = "svg"
+    else:
+        path = Path(path)
+        fmt = path.suffix.lower().lstrip(".")
+        if fmt not in FORMATS:
+            raise ValueError(f"render: unsupported file type {path.suffix!r}; accepted: "
+                             + ", ".join("." + f for f in FORMATS) + " (or no path, for a picture to display)")
     if engine is None:
         engine = "dot" if shutil.which("dot") else "matplotlib"
     if engine == "dot":
@@ -169,12 +174,17 @@ def render(t: Tensor, path: str | Path, grad_labels: bool = False, grad: Any = N
         if program is None:
             raise RuntimeError("render(engine='dot'): the Graphviz `dot` program is not on PATH; "
                                "install graphviz or use engine='matplotlib'")
-        done = subprocess.run([program, f"-T{fmt}", "-o", str(path)], input=to_dot(t, grad_labels, grad),
-                              text=True, capture_output=True)
+        command = [program, f"-T{fmt}"] + (["-o", str(path)] if path is not None else [])
+        done = subprocess.run(command, input=to_dot(t, grad_labels, grad).encode(), capture_output=True)
         if done.returncode != 0:
-            raise RuntimeError(f"dot failed (exit {done.returncode}): {done.stderr.strip()}")
+            raise RuntimeError(f"dot failed (exit {done.returncode}): {done.stderr.decode(errors='replace').strip()}")
+        if path is None:
+            return Picture(done.stdout, "svg", "graph drawn by Graphviz dot")
     elif engine == "matplotlib":
-        _draw_matplotlib(*graph_model(t, grad_labels, grad), path, grad_labels)
+        fig = _figure(*graph_model(t, grad_labels, grad), grad_labels)
+        if path is None:
+            return Picture(figure_bytes(fig, "svg"), "svg", "graph drawn by matplotlib")
+        fig.savefig(path, dpi=150 if fmt == "png" else 72)
     else:
         raise ValueError(f"render: unknown engine {engine!r}; accepted: 'dot', 'matplotlib', None")
     return path
@@ -303,7 +313,26 @@ def _edge_geometry(edges: list[GraphEdge], waypoints: list[list[str]], centre: d
     return shapes
 
 
-def _draw_matplotlib(gnodes: list[GraphNode], edges: list[GraphEdge], path: Path, grad_labels: bool) -> None:
+@dataclass
+class Frame:
+    """One picture of an animated backward (animate.py): which nodes have sent their
+    gradient on (lit), which one is sending it now (current), which edges carry a gradient
+    already (by index into the edge list; only these show their label) and a caption."""
+    lit: set
+    current: str | None
+    arrived: set
+    caption: str
+
+
+_LIT, _CURRENT, _ARRIVED = "#ffe36e", "#d62728", "#c0392b"
+
+
+def _figure(gnodes: list[GraphNode], edges: list[GraphEdge], grad_labels: bool, frame: Frame | None = None,
+            caption_chars: int = 0) -> Any:
+    """The matplotlib drawing of the graph as a bare Figure (no pyplot state). With a
+    frame, unlit parts are drawn faded and only arrived edges carry their labels; the
+    frames of one graph have the same size and layout when they pass the same
+    caption_chars (the longest caption line of them all: the figure is made that wide)."""
     try:
         from matplotlib.figure import Figure
         from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch, Polygon
@@ -314,7 +343,7 @@ def _draw_matplotlib(gnodes: list[GraphNode], edges: list[GraphEdge], path: Path
     place, waypoints = _layout(gnodes, edges)
     size = {n.id: _box(n.label) for n in gnodes}
     layers = max(layer for _, layer in place.values()) + 1
-    bottom = 0.45 if grad_labels else 0.15
+    bottom = 0.8 if frame is not None else 0.45 if grad_labels else 0.15
     height = layers * _LAYER_H + bottom
     centre = {i: (x, height - 0.55 - layer * _LAYER_H) for i, (x, layer) in place.items()}
     shapes = _edge_geometry(edges, waypoints, centre, size)
@@ -328,8 +357,9 @@ def _draw_matplotlib(gnodes: list[GraphNode], edges: list[GraphEdge], path: Path
             x, _, side = label_at
             reach = x + side * (0.06 + len(e.label) * _LABEL_CHAR_W + 0.15)
             left, right = min(left, reach), max(right, reach)
-    if grad_labels:   # room for the note under the graph
-        spare = len(GRAD_NOTE) * _CHAR_W * 0.9 - (right - left)
+    if grad_labels:   # room for the note (or the frame's caption) under the graph
+        longest = max([len(GRAD_NOTE), caption_chars] + [len(s) for s in (frame.caption.split("\n") if frame else [])])
+        spare = longest * _CHAR_W * 0.95 - (right - left)
         if spare > 0:
             left, right = left - spare / 2, right + spare / 2
 
@@ -341,37 +371,53 @@ def _draw_matplotlib(gnodes: list[GraphNode], edges: list[GraphEdge], path: Path
 
     for n in gnodes:   # boxes
         (cx, cy), (w, h), style = centre[n.id], size[n.id], STYLES[n.kind]
+        face, line, width, alpha = style.get("fillcolor"), style.get("color"), 1.0, 1.0
+        if frame is not None:   # lit: has its gradient; current: sending it on now; else faded
+            if n.id in frame.lit:
+                face = _LIT
+            else:
+                alpha = 0.45
+            if n.id == frame.current:
+                line, width, alpha = _CURRENT, 3.0, 1.0
         if n.kind == "leaf":
-            ax.add_patch(Ellipse((cx, cy), w * 1.2, h * 1.25, facecolor=style["fillcolor"],
-                                 edgecolor=style["color"], linewidth=1.0, zorder=2))
+            ax.add_patch(Ellipse((cx, cy), w * 1.2, h * 1.25, facecolor=face, edgecolor=line,
+                                 linewidth=width, zorder=2, alpha=alpha))
         elif n.kind == "root":   # an octagon, as dot's doubleoctagon
             c, x0, x1, y0, y1 = min(h / 3, 0.14), cx - w / 2 - 0.05, cx + w / 2 + 0.05, cy - h / 2, cy + h / 2
             corners = [(x0 + c, y0), (x1 - c, y0), (x1, y0 + c), (x1, y1 - c), (x1 - c, y1), (x0 + c, y1),
                        (x0, y1 - c), (x0, y0 + c)]
-            ax.add_patch(Polygon(corners, closed=True, facecolor=style["fillcolor"], edgecolor=style["color"],
-                                 linewidth=2.2, zorder=2))
+            ax.add_patch(Polygon(corners, closed=True, facecolor=face, edgecolor=line,
+                                 linewidth=max(width, 2.2), zorder=2, alpha=alpha))
         elif n.kind != "constant":
             box_style = "square,pad=0" if n.kind == "parameter" else "round,pad=0,rounding_size=0.08"
             ax.add_patch(FancyBboxPatch((cx - w / 2, cy - h / 2), w, h, boxstyle=box_style,
-                                        facecolor=style["fillcolor"], edgecolor=style["color"],
-                                        linewidth=1.0, zorder=2))
+                                        facecolor=face, edgecolor=line, linewidth=width, zorder=2, alpha=alpha))
         ax.text(cx, cy, n.label, ha="center", va="center", fontsize=10, linespacing=1.25,
-                color=style.get("fontcolor", "black"), zorder=3)
+                color=style.get("fontcolor", "black"), zorder=3, alpha=max(alpha, 0.6))
 
     arrow = {"arrowstyle": "-|>", "mutation_scale": 11, "color": "#444444", "linewidth": 1.0,
              "shrinkA": 1, "shrinkB": 1, "zorder": 1}
-    for e, (shape, label_at) in zip(edges, shapes):   # arrows, and the gradient labels beside them
+    for k, (e, (shape, label_at)) in enumerate(zip(edges, shapes)):   # arrows, and the gradient labels beside them
+        style = arrow
+        if frame is not None:
+            arrived = k in frame.arrived
+            style = {**arrow, "color": _ARRIVED if arrived else "#9a9a9a", "linewidth": 2.0 if arrived else 1.0}
+            if not arrived:
+                label_at = None
         if shape[0] == "path":
             codes = [CurvePath.MOVETO] + [CurvePath.CURVE4] * (len(shape[1]) - 1)
-            ax.add_patch(FancyArrowPatch(path=CurvePath(shape[1], codes), **arrow))
+            ax.add_patch(FancyArrowPatch(path=CurvePath(shape[1], codes), **style))
         else:
             _, start, end, rad = shape
-            ax.add_patch(FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={rad}", **arrow))
+            ax.add_patch(FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={rad}", **style))
         if label_at is not None:
             x, y, side = label_at
             ax.text(x + side * 0.06, y, e.label, ha="right" if side < 0 else "left", va="center",
                     fontsize=8.5, color="#a0262e", zorder=4,
                     bbox={"boxstyle": "round,pad=0.12", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
-    if grad_labels:
+    if frame is not None:
+        ax.text((left + right) / 2, 0.4, frame.caption, ha="center", va="center", fontsize=9.5, color="#222222",
+                linespacing=1.3)
+    elif grad_labels:
         ax.text((left + right) / 2, 0.2, GRAD_NOTE, ha="center", va="center", fontsize=9, color="#444444")
-    fig.savefig(path, dpi=150 if path.suffix.lower() == ".png" else 72)
+    return fig

@@ -232,3 +232,28 @@ class TensorMethods:
 
     def __getitem__(self, index: Any) -> Tensor:
         return ops.GetItem.apply(self, index=index)
+
+    # ----- notebook display (Jupyter calls it; a terminal keeps __repr__) -------------------
+    def _repr_html_(self) -> str:
+        """A small table: name, shape, dtype, what made it (the op) or that it is a leaf,
+        the values (numpy's summarised print for big arrays) and .grad when there is one."""
+        import html
+
+        def values(array: np.ndarray) -> str:
+            text = np.array2string(array, separator=", ", threshold=60, edgeitems=3, precision=4)
+            if array.size > 6 and array.dtype.kind == "f" and np.isfinite(array).all():
+                text += (f"\n(norm {np.linalg.norm(array):.4g}, mean {array.mean():.4g}, "
+                         f"min {array.min():.4g}, max {array.max():.4g})")
+            return f"<pre style='margin:0;font-family:monospace;background:transparent'>{html.escape(text)}</pre>"
+
+        made = (f"op <b>{html.escape(self.node.name)}</b>" if self.node is not None
+                else "leaf, requires grad" if self.requires_grad else "leaf (constant)")
+        rows = [("shape", html.escape(str(self._data.shape))), ("dtype", str(self._data.dtype)),
+                ("made by", made), ("data", values(self._data))]
+        if getattr(self, "_grad", None) is not None:
+            rows.append(("grad", values(self._grad)))
+        title = "Tensor" + (f" <b>{html.escape(self.name)}</b>" if self.name else "")
+        cells = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{k}</th>"
+                        f"<td style='text-align:left'>{v}</td></tr>" for k, v in rows)
+        return (f"<div class='tinygrad-vg-tensor'><div>{title}</div>"
+                f"<table style='border-collapse:collapse'>{cells}</table></div>")

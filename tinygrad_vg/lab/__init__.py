@@ -2,7 +2,8 @@
 the seeds' experiments as seeded functions returning data, and their pictures."""
 from .experiments import (EXPERIMENTS, OPTIONS, ResultStore, estimate_cost, experiment_options, measure_deep_net,
                           run_experiment, validate_options)
+from .monitor import GradFlowMonitor
 from .probes import Probe, fit_log10_slope, layer_summary, log10_ratio
 
 __all__ = ["EXPERIMENTS", "OPTIONS", "ResultStore", "estimate_cost", "validate_options", "experiment_options",
-           "measure_deep_net", "run_experiment", "Probe", "fit_log10_slope", "layer_summary", "log10_ratio"]
+           "measure_deep_net", "run_experiment", "Probe", "GradFlowMonitor", "fit_log10_slope", "layer_summary", "log10_ratio"]
