@@ -41,7 +41,7 @@ from .activation import ACTIVATIONS, MaxoutPool, make_activation
 from .linear import BatchNorm1d, LayerNorm, Linear, check_features
 from .module import Module, ModuleList
 from .module import edits as module_edits
-from .utils import has_weight_norm, recompute_weight_norm, weight_norm as apply_weight_norm
+from .utils import has_weight_norm, weight_of, weight_norm as apply_weight_norm
 
 __all__ = ["PlainBlock", "ResidualBlock", "HighwayBlock", "DenseBlock", "DeepMLP", "deep_mlp", "KINDS", "NORMS"]
 
@@ -94,10 +94,10 @@ class PlainBlock(Module):
         """f(norm(linear(h))), plus h when residual."""
         linear = self.linear
         if self.norm is None and self.activation in FUSED and not (linear._forward_hooks or linear._backward_hooks):
-            recompute_weight_norm(linear)   # the fused op reads linear.weight without calling linear
             # one tape node for the whole layer, skip connection included (same values and
-            # gradients as the separate ops); with hooks on the Linear, the separate ops run them
-            weight, bias = linear.weight, linear.bias
+            # gradients as the separate ops); with hooks on the Linear, the separate ops run them.
+            # weight_of: g v / ||v|| under weight norm (the fused op does not call linear)
+            weight, bias = weight_of(linear), linear.bias
             if not (type(h) is Tensor and h.data.ndim == 2 and h.data.shape[1] == linear.in_features
                     and h.data.dtype is weight.data.dtype):   # the common case, checked cheaply first
                 h = check_features(type(self).__name__, h, linear.in_features, dtype=weight.data.dtype)
@@ -139,12 +139,11 @@ class HighwayBlock(Module):
         self.activation = activation
 
     def forward(self, h: Tensor) -> Tensor:
-        recompute_weight_norm(self.gate)   # the fused ops below read the weights without calling the Linears
-        h = check_features("HighwayBlock", h, self.transform.in_features, dtype=self.gate.weight.data.dtype)
-        t = F.linear_act(h, self.gate.weight, self.gate.bias, "sigmoid")
+        gate_weight = weight_of(self.gate)   # g v / ||v|| under weight norm: the fused ops do not call the Linears
+        h = check_features("HighwayBlock", h, self.transform.in_features, dtype=gate_weight.data.dtype)
+        t = F.linear_act(h, gate_weight, self.gate.bias, "sigmoid")
         if self.norm is None and self.activation in FUSED:
-            recompute_weight_norm(self.transform)
-            c = F.linear_act(h, self.transform.weight, self.transform.bias, FUSED[self.activation])
+            c = F.linear_act(h, weight_of(self.transform), self.transform.bias, FUSED[self.activation])
         else:
             c = self.transform(h)
             if self.norm is not None:
@@ -221,9 +220,8 @@ class DeepMLP(Module):
     def forward(self, x: Any) -> Tensor:
         first = self.blocks[0]
         linear = first.transform if isinstance(first, HighwayBlock) else first.linear
-        if has_weight_norm(linear):
-            recompute_weight_norm(linear)
-        h = check_features(f"deep_mlp({self.kind}, width={self.width})", x, self.width, dtype=linear.weight.data.dtype)
+        weight = linear.weight_v if has_weight_norm(linear) else linear.weight
+        h = check_features(f"deep_mlp({self.kind}, width={self.width})", x, self.width, dtype=weight.data.dtype)
         if self.kind == "dense":
             return self._dense(h)
         if self.checkpoint_segments and is_grad_enabled():
@@ -234,13 +232,13 @@ class DeepMLP(Module):
         # (no_grad) the blocks one by one free each activation at once
         stack = None
         if self.fused_stack and is_grad_enabled():
-            cache = self.__dict__.get("_stack_cache")   # (module edits when made, the arguments)
+            cache = self.__dict__.get("_stack_cache")   # (module edits when made, the arguments, weight norm?)
             if cache is None or cache[0] != module_edits[0]:
-                cache = (module_edits[0], self._stack_params())
+                normed = any(has_weight_norm(m) for m in self.modules())
+                cache = (module_edits[0], None if normed else self._stack_params(), normed)
                 object.__setattr__(self, "_stack_cache", cache)   # not an edit of the structure
-            stack = cache[1]
-            if stack is not None and has_weight_norm(self.blocks[0].linear):
-                stack = self._stack_params()   # the weights g v / ||v|| of this forward, not the cached ones
+            # under weight norm, each forward records its own weights g v / ||v||: not cached
+            stack = self._stack_params() if cache[2] else cache[1]
         if stack is not None:
             weights, biases, activation, residual = stack
             return LinearActStack.apply(h, *weights, *biases, activation=activation, residual=residual,
@@ -275,12 +273,11 @@ class DeepMLP(Module):
             linear = block.linear
             if block._forward_hooks or block._backward_hooks or linear._forward_hooks or linear._backward_hooks:
                 return None
-            recompute_weight_norm(linear)
             if activation is None:
                 activation = block.activation
             elif block.activation != activation:
                 return None
-            weights.append(linear.weight)
+            weights.append(weight_of(linear))
             if linear.bias is not None:
                 biases.append(linear.bias)
         if biases and len(biases) != len(weights):

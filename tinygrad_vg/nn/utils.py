@@ -11,8 +11,8 @@ over the whole tensor and g a scalar (shape ()). torch reads dim=-1 the same way
 `weight_g` (initialised to ||weight||, the shape above) and `weight_v` (initialised to
 weight), so w is unchanged at first; the state dict then has `weight_g` and `weight_v`
 where it had `weight`, after the module's other parameters, as torch's. `module.weight`
-becomes a plain tensor, recomputed from g and v every time the module runs, so the
-gradient reaches g and v:
+becomes a plain tensor, recomputed from g and v every time the module runs (and kept,
+detached, for reading between runs), so the gradient reaches g and v:
 
     grad_g = sum over the non-dim axes of (grad_w * v) / ||v||
     grad_v = (g / ||v||) * (grad_w - (w / g) * grad_g)
@@ -22,9 +22,9 @@ gradient reaches g and v:
 
 Design: torch recomputes w in a forward pre-hook. Module has no pre-hooks, so weight_norm
 puts a bound method named `forward` on the instance that recomputes w and then runs the
-class's forward (copy.deepcopy copies it bound to the copy). Code that reads
+class's forward (copy.deepcopy copies it bound to the copy). Code that uses
 `module.weight` without calling the module (deep_mlp's fused blocks, which hand the weight
-to one fused op) calls `recompute_weight_norm(module)` first.
+to one fused op) takes `weight_of(module)` instead.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from ..grad_mode import no_grad
 from ..tensor import Tensor
 from .module import Module, Parameter
 
-__all__ = ["weight_norm", "remove_weight_norm", "recompute_weight_norm", "has_weight_norm", "compute_weight"]
+__all__ = ["weight_norm", "remove_weight_norm", "has_weight_norm", "compute_weight", "weight_of"]
 
 _KEY = "_weight_norms"   # module.__dict__[_KEY]: {name: dim} of its weight-normalised parameters
 
@@ -80,21 +80,30 @@ def compute_weight(module: Module, name: str = "weight") -> Tensor:
     return v * (g / _norm_except_dim(v, module.__dict__[_KEY][name]))
 
 
-def recompute_weight_norm(module: Module) -> None:
-    """Set every weight-normalised attribute of module to g * v / ||v|| from the current g and
-    v; does nothing for a module without weight norm. The module's own forward does this
-    first; call it before reading module.weight without calling the module."""
+def weight_of(module: Module, name: str = "weight") -> Tensor:
+    """The weight the module computes with now: g * v / ||v|| (recorded on the tape) when
+    `name` is weight-normalised, else the attribute itself. For code that uses a module's
+    weight without calling the module (deep_mlp's fused blocks)."""
     norms = module.__dict__.get(_KEY)
-    if norms:
-        for name in norms:
-            object.__setattr__(module, name, compute_weight(module, name))
+    if norms and name in norms:
+        return compute_weight(module, name)
+    return getattr(module, name)
 
 
 def forward(self: Module, *args: Any, **kwargs: Any) -> Any:
-    """The class's forward, after w = g * v / ||v|| is recomputed (bound to a weight-normalised
-    module as its instance attribute `forward`)."""
-    recompute_weight_norm(self)
-    return type(self).forward(self, *args, **kwargs)
+    """The class's forward with each weight-normalised attribute set to g * v / ||v|| (bound to a
+    weight-normalised module as its instance attribute `forward`). Afterwards the attribute
+    keeps the value, detached: the graph lives in what the forward returned, and a module
+    that is called and its output dropped holds no graph (whose saved g and v an optimizer
+    step could not change)."""
+    names = list(self.__dict__[_KEY])
+    for name in names:
+        object.__setattr__(self, name, compute_weight(self, name))
+    try:
+        return type(self).forward(self, *args, **kwargs)
+    finally:
+        for name in names:
+            object.__setattr__(self, name, getattr(self, name).detach())
 
 
 def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Module:
@@ -123,7 +132,8 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     norms[name] = dim
     object.__setattr__(module, _KEY, norms)
     object.__setattr__(module, "forward", types.MethodType(forward, module))
-    object.__setattr__(module, name, compute_weight(module, name))
+    with no_grad():   # the value, for reading; each forward computes it again on the tape
+        object.__setattr__(module, name, compute_weight(module, name))
     return module
 
 
