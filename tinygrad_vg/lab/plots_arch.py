@@ -97,6 +97,12 @@ def _first_seed(runs: Sequence[dict]) -> list[dict]:
     return [r for r in runs if r.get("seed_index") == first]
 
 
+def _seed_note(data: dict) -> str:
+    """', seed index i of n' when the data holds several seed indices (the figure draws the first)."""
+    indices = _unique(data["runs"], "seed_index")
+    return f", seed index {indices[0]} of {len(indices)}" if len(indices) > 1 else ""
+
+
 def plot_arch_seed_figure(data: dict, out_dir: Path) -> list[Path]:
     runs = _first_seed(data["runs"])
     fig = _figure(13.0, 5.2)
@@ -119,7 +125,8 @@ def plot_arch_seed_figure(data: dict, out_dir: Path) -> list[Path]:
     ax.set_ylabel("||dL/dh_l||")
     o = data.get("options", {})
     ax.set_title(f"(a) ||dL/dh_l|| per block: width {o.get('width')}, depth {o.get('depth')}, "
-                 f"{o.get('activation')} (maxout: {o.get('pieces')} pieces), dense growth {o.get('growth')}",
+                 f"{o.get('activation')} (maxout: {o.get('pieces')} pieces), dense growth {o.get('growth')}"
+                 + _seed_note(data),
                  fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
@@ -150,7 +157,7 @@ def plot_arch_depth(data: dict, out_dir: Path) -> list[Path]:
     ax.set_ylabel("log10(||dL/dh_1|| / ||dL/dh_L||)")
     o = data.get("options", {})
     ax.set_title(f"Gradient gain from the last block to the first, at initialisation\n(width {o.get('width')}, "
-                 f"{o.get('activation')}, dense growth {o.get('growth')}, maxout pieces {o.get('pieces')})",
+                 f"{o.get('activation')}, dense growth {o.get('growth')}, maxout pieces {o.get('pieces')}{_seed_note(data)})",
                  fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
@@ -183,8 +190,8 @@ def plot_narx(data: dict, out_dir: Path) -> list[Path]:
     ax.set_xlabel("time step t (0 = initial state; loss on the last step)")
     ax.set_ylabel("||dL/dh_t||")
     o = data.get("options", {})
-    ax.set_title(f"(a) ||dL/dh_t|| over T = {o.get('T')} steps (hidden {o.get('hidden')}, batch {o.get('batch')})",
-                 fontsize=10)
+    ax.set_title(f"(a) ||dL/dh_t|| over T = {o.get('T')} steps (hidden {o.get('hidden')}, batch {o.get('batch')}"
+                 f"{_seed_note(data)})", fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     drawn: list[list[float]] = []   # predictions already drawn (both inits share the D = 1 net)
