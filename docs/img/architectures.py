@@ -50,7 +50,7 @@ def main(json_dir=None):
                 mine = [r for r in runs if (r["cell"], r["delay"], r["narx_init"], r["gate_bias"]) == key]
                 print(f"{key}: decades lost over T {spread([r['log10_ratio_h'] for r in mine])}, slope "
                       f"{spread([r['log10_slope'] for r in mine], 3)}, predicted "
-                      f"{spread([r['predicted_log10_slope'] for r in mine], 3)}")
+                      f"{spread([r['prediction']['log10_slope'] for r in mine], 3)}")
 
 
 if __name__ == "__main__":

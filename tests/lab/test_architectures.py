@@ -96,8 +96,14 @@ def test_narx_results_and_the_path_length_statement():
         slopes = [narx[how, d]["log10_slope"] for d in (1, 2, 4)]
         assert slopes[0] > slopes[1] > slopes[2]   # fewer decades lost per step with longer delays
         for d in (1, 2, 4):
-            assert narx[how, d]["predicted_log10_slope"] == pytest.approx(slopes[0] / d)
-    assert all(r["predicted_log10_slope"] is None for r in runs if r["cell"] != "narx")
+            assert narx[how, d]["prediction"]["log10_slope"] == pytest.approx(slopes[0] / d)
+    assert all(r["prediction"]["log10_slope"] is None for r in runs if r["cell"] != "narx")
+    # every scalar of a run but its measurements names its configuration (the lab's summaries group
+    # seeds by them): the seeds of one configuration differ only in seed_index and the measurements
+    measured = {"loss", "log10_ratio_h", "log10_slope", "seed_index"}
+    two = run("narx", delays=[1], narx_inits=["torch"], cells=["rnn"], T=10, hidden=3, batch=2, input_size=2, seeds=2)
+    for a, b in zip(two["runs"][0::2], two["runs"][1::2]):
+        assert {k for k, v in a.items() if not isinstance(v, (list, dict)) and v != b[k]} <= measured
 
 
 def test_measure_narx_is_the_engines_gradient():

@@ -201,7 +201,7 @@ def plot_narx(data: dict, out_dir: Path) -> list[Path]:
         ax_slope.plot(xs, [np.nan if r["log10_slope"] is None else r["log10_slope"] for r in mine], "o" +
                       styles.get(how, "-"), color="tab:blue" if how == "torch" else "tab:green", lw=1.6,
                       label=f"measured, {how} init")
-        predicted = [np.nan if r.get("predicted_log10_slope") is None else r["predicted_log10_slope"] for r in mine]
+        predicted = [np.nan if r["prediction"]["log10_slope"] is None else r["prediction"]["log10_slope"] for r in mine]
         if predicted not in drawn:
             drawn.append(predicted)
             ax_slope.plot(xs, predicted, "x--", color="gray", lw=1.0, label="prediction: D=1 slope / D")
