@@ -35,7 +35,7 @@ from .probes import Probe, fit_log10_slope, layer_summary, log10_ratio, norm
 from .progress import Progress
 
 __all__ = ["ARCH_EXPERIMENTS", "ARCH_OPTIONS", "VARIANTS", "parse_variant", "build_variant", "run_arch_experiment",
-           "validate_arch_options", "estimate_arch_cost", "measure_blocks", "measure_narx",
+           "validate_arch_options", "estimate_arch_cost", "variant_cost", "measure_blocks", "measure_narx",
            "arch_seed_figure", "arch_depth", "narx"]
 
 MOMENTUM = 0.9
@@ -412,8 +412,12 @@ def narx(delays: Sequence[int] = (1, 2, 4, 8), narx_inits: Sequence[str] = ("tor
 FLOAT, NODE_BYTES, SECONDS_PER_NODE, FLOPS = 8, 4096, 2e-5, 5e9   # experiments.py's calibration
 
 
-def _variant_cost(variant: str, depth: int, width: int, batch: int, growth: int, pieces: int,
-                  passes: int) -> tuple[float, float]:
+def variant_cost(variant: str, depth: int, width: int, batch: int, growth: int = 20, pieces: int = 2,
+                 passes: int = 1) -> tuple[float, float]:
+    """(bytes, seconds) of `passes` forward/backward passes of one variant's net, rough as
+    experiments.estimate_cost's (within a few times). A dense net's weights and kept inputs
+    grow as depth^2: experiments.py's depth and seed-figure runs with kind "dense" (growth =
+    width, deep_mlp's default) should be costed here."""
     kind, maxout, wn = parse_variant(variant)
     rows = width * (pieces if maxout else 1)
     if kind == "dense":   # block i: (width + i*growth) -> growth (times pieces)
@@ -435,10 +439,10 @@ def estimate_arch_cost(name: str, options: dict[str, Any]) -> tuple[float, float
     o = validate_arch_options(name, options)
     n_seeds = len(seed_indices(o["seeds"]))
     if name == "arch-seed-figure":
-        costs = [_variant_cost(v, o["depth"], o["width"], o["batch"], o["growth"], o["pieces"], o["steps"] + 2)
+        costs = [variant_cost(v, o["depth"], o["width"], o["batch"], o["growth"], o["pieces"], o["steps"] + 2)
                  for v in o["variants"]]
     elif name == "arch-depth":
-        costs = [_variant_cost(v, d, o["width"], o["batch"], o["growth"], o["pieces"], 1)
+        costs = [variant_cost(v, d, o["width"], o["batch"], o["growth"], o["pieces"], 1)
                  for v in o["variants"] for d in o["depths"]]
     else:
         T, N, H, D_in = o["T"], o["batch"], o["hidden"], o["input_size"]
