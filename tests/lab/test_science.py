@@ -69,8 +69,8 @@ def test_bad_options_are_named():
         run_experiment("nope")
     with pytest.raises(ValueError, match=r"no option\(s\) \['widht'\]"):
         run_experiment("depth", widht=3)
-    with pytest.raises(ValueError, match="--kinds: unknown value 'dense'; accepted: plain, residual, highway"):
-        run_experiment("depth", kinds=["dense"])
+    with pytest.raises(ValueError, match="--kinds: unknown value 'capsule'; accepted: plain, residual, highway, dense"):
+        run_experiment("depth", kinds=["capsule"])
     with pytest.raises(ValueError, match="--cells: unknown value 'rnm'"):
         run_experiment("recurrent", cells=["rnm"])
 

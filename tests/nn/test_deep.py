@@ -24,6 +24,7 @@ NP_ACTIVATIONS = {"tanh": np.tanh, "sigmoid": special.expit, "relu": lambda z: n
                   "linear": lambda z: z, "softplus": lambda z: np.logaddexp(0.0, z)}
 SMOOTH = ["tanh", "sigmoid", "linear", "softplus"]
 EPS = 1e-5   # BatchNorm1d and LayerNorm default
+WIDTH_KINDS = [k for k in nn.KINDS if k != "dense"]   # width-preserving blocks; dense: tests/nn/test_dense.py
 
 
 def np_norm(z, norm, state, prefix):
@@ -63,7 +64,7 @@ def expected_keys(kind, depth, norm):
 
 # ----- forward ---------------------------------------------------------------------------------
 @settings(deadline=None, max_examples=40)
-@given(kind=st.sampled_from(nn.KINDS), width=st.integers(1, 6), depth=st.integers(1, 4),
+@given(kind=st.sampled_from(WIDTH_KINDS), width=st.integers(1, 6), depth=st.integers(1, 4),
        batch=st.integers(2, 5), activation=st.sampled_from(list(NP_ACTIVATIONS)),
        norm=st.sampled_from([None, "batch", "layer"]),
        init=st.sampled_from(["standard", "xavier_normal", "orthogonal"]), gate_bias=st.floats(-3, 1),
@@ -161,7 +162,7 @@ def test_fused_stack_must_be_a_bool_and_a_layer_of_another_dtype_is_named():
 
 
 def test_deep_mlp_20_by_20_keys():
-    for kind in nn.KINDS:
+    for kind in WIDTH_KINDS:
         keys = list(nn.deep_mlp(kind, 20, 20, "tanh", rng=0).state_dict())
         assert keys == expected_keys(kind, 20, None)
         assert len(keys) == (80 if kind == "highway" else 40)
@@ -171,7 +172,7 @@ def test_deep_mlp_20_by_20_keys():
 
 # ----- gradients --------------------------------------------------------------------------------
 @settings(deadline=None, max_examples=30)
-@given(kind=st.sampled_from(nn.KINDS), width=st.integers(1, 3), depth=st.integers(1, 2),
+@given(kind=st.sampled_from(WIDTH_KINDS), width=st.integers(1, 3), depth=st.integers(1, 2),
        batch=st.integers(2, 4), activation=st.sampled_from(SMOOTH), norm=st.sampled_from([None, "batch", "layer"]),
        seed=st.integers(0, 2**16))
 def test_deep_mlp_gradients_element_by_element(kind, width, depth, batch, activation, norm, seed):
@@ -183,7 +184,7 @@ def test_deep_mlp_gradients_element_by_element(kind, width, depth, batch, activa
 
 
 @settings(deadline=None, max_examples=15)
-@given(kind=st.sampled_from(nn.KINDS), width=st.integers(4, 8), depth=st.integers(3, 6),
+@given(kind=st.sampled_from(WIDTH_KINDS), width=st.integers(4, 8), depth=st.integers(3, 6),
        batch=st.integers(2, 6), norm=st.sampled_from([None, "batch", "layer"]), seed=st.integers(0, 2**16))
 def test_deep_mlp_gradients_random_projection(kind, width, depth, batch, norm, seed):
     model = nn.deep_mlp(kind, width, depth, "tanh", norm=norm, dtype=np.float64, rng=seed)
@@ -193,7 +194,7 @@ def test_deep_mlp_gradients_random_projection(kind, width, depth, batch, norm, s
 
 # ----- arguments ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("bad, accepted", [
-    (dict(kind="dense"), "plain, residual, highway"),
+    (dict(kind="conv"), "plain, residual, highway, dense"),
     (dict(activation="swish"), "tanh"),
     (dict(init="zeros"), "xavier_normal"),
     (dict(norm="group"), "'batch', 'layer'"),

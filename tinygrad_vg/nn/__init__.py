@@ -1,11 +1,13 @@
 """The layer zoo: Module and friends, layers with torch.nn's names, deep nets, initializers."""
-from . import init
+from . import init, utils
 from .. import functional
 from .activation import ACTIVATIONS, ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh, make_activation
 from .dropout import Dropout, Flatten
-from .deep import KINDS, DeepMLP, HighwayBlock, PlainBlock, ResidualBlock, deep_mlp
+from .activation import Maxout, MaxoutPool, maxout
+from .deep import KINDS, DeepMLP, DenseBlock, HighwayBlock, PlainBlock, ResidualBlock, deep_mlp
 from .linear import BatchNorm1d, LayerNorm, Linear
 from .module import Module, ModuleList, Parameter, Sequential
+from .narx import NARX, NARXCell
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
@@ -13,4 +15,6 @@ __all__ = [
     "Softplus", "Tanh", "make_activation", "KINDS", "DeepMLP", "HighwayBlock", "PlainBlock",
     "ResidualBlock", "deep_mlp", "BatchNorm1d", "LayerNorm", "Linear", "Module", "ModuleList",
     "Parameter", "Sequential", "RNNCell", "GRUCell", "LSTMCell", "RNN", "GRU", "LSTM", "Dropout", "Flatten",
+    # issue 18: the seeds' other architectures
+    "utils", "Maxout", "MaxoutPool", "maxout", "DenseBlock", "NARX", "NARXCell",
 ]
