@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["plot", "figure_files", "PLOTTERS", "CAPTIONS"]
+__all__ = ["plot", "figure_files", "PLOTTERS", "CAPTIONS", "plot_sweep"]
 
 DPI = 100
 # What each file shows, for the report's captions.
@@ -509,6 +509,72 @@ def plot_learning_speed(data: dict, out_dir: Path) -> list[Path]:
     fig.suptitle("Learning speed per layer during training (SGD)\n("
                  + _options_note(data, ["lr", "steps", "depth", "width", "activation", "init"]) + ")")
     return [_save(fig, out_dir, "learning_speed.png")]
+
+
+# ----- sweeps ------------------------------------------------------------------------
+def plot_sweep(summaries: Sequence[dict], layout: dict, out_dir: str | Path) -> list[Path]:
+    """One PNG per statistic (sweep_STATISTIC.png): the statistic against layout["x"], a line per
+    layout["hue"] value (line styles for layout["extra"] fields), panels by layout["rows"] and
+    layout["cols"]; each line is the median over seeds, its band the seeds' min..max (both
+    computed in stats.describe, read here)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    x, hue, rows_key, cols_key = layout["x"], layout.get("hue"), layout.get("rows"), layout.get("cols")
+    row_values = _unique(summaries, rows_key) if rows_key else [None]
+    col_values = _unique(summaries, cols_key) if cols_key else [None]
+    hues = _unique(summaries, hue) if hue else [None]
+    extras = [tuple(e.get(k) for k in layout["extra"]) for e in summaries]
+    extra_values = list(dict.fromkeys(extras))
+    xs = _unique(summaries, x)
+    numeric_x = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs)
+    paths = []
+    for statistic in layout["statistics"]:
+        fig = _figure(max(3.2 * len(col_values) + 1.0, 6.4), 2.5 * len(row_values) + 1.5)
+        axes = fig.subplots(len(row_values), len(col_values), squeeze=False, sharex=True, sharey=True)
+        seeds = sorted({e["stats"].get(statistic, {}).get("n", 0) + e["stats"].get(statistic, {}).get("missing", 0)
+                        for e in summaries})
+        for r, row_value in enumerate(row_values):
+            for c, col_value in enumerate(col_values):
+                ax = axes[r][c]
+                ax.axhline(0.0, color="grey", lw=0.6)
+                for h, hue_value in enumerate(hues):
+                    colour = KIND_COLOURS.get(hue_value, CELL_COLOURS.get(hue_value, _cycle_colour(h)))
+                    for k, extra in enumerate(extra_values):
+                        line = [e for e, ex in zip(summaries, extras)
+                                if (not rows_key or e.get(rows_key) == row_value)
+                                and (not cols_key or e.get(cols_key) == col_value)
+                                and (not hue or e.get(hue) == hue_value) and ex == extra
+                                and e["stats"].get(statistic, {}).get("median") is not None]
+                        if not line:
+                            continue
+                        line.sort(key=lambda e: e[x] if numeric_x else xs.index(e[x]))
+                        where = [e[x] if numeric_x else xs.index(e[x]) for e in line]
+                        stats = [e["stats"][statistic] for e in line]
+                        label = ", ".join(str(v) for v in ((hue_value,) if hue else ()) + extra if v is not None)
+                        ax.plot(where, [s["median"] for s in stats], BIAS_STYLES[k % len(BIAS_STYLES)],
+                                color=colour, marker="o", ms=3, lw=1.4,
+                                label=(label or statistic) if (r, c) == (0, 0) else None)
+                        ax.fill_between(where, [s["min"] for s in stats], [s["max"] for s in stats],
+                                        color=colour, alpha=0.18, lw=0)
+                title = ", ".join(f"{v}" for v in (row_value, col_value) if v is not None)
+                if title:
+                    ax.set_title(title, fontsize=9)
+                if numeric_x and len(xs) > 1 and min(xs) > 0 and max(xs) / min(xs) >= 20:
+                    ax.set_xscale("log")
+                if not numeric_x:
+                    ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=30, fontsize=8)
+                ax.grid(True, which="major", alpha=0.3)
+                if r == len(row_values) - 1:
+                    ax.set_xlabel(x)
+                if c == 0:
+                    ax.set_ylabel(statistic, fontsize=8)
+        seed_text = "/".join(str(n) for n in seeds)
+        fig.suptitle(f"{statistic} against {x}\nline: median over {seed_text} seeds; band: min..max over the seeds",
+                     fontsize=10)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6) or 1, fontsize=8)
+        paths.append(_save(fig, out, f"sweep_{statistic}.png"))
+    return paths
 
 
 PLOTTERS: dict[str, Callable[[dict, Path], list[Path]]] = {

@@ -110,6 +110,9 @@ def summary_rows(data: dict) -> tuple[list[str], list[list[str]]]:
     init/scale/norm/gate_bias/depth/T/width/seed), then log10_ratio_h, the deep linear net's
     measured and predicted log10 gain per layer where present, and the loss where present."""
     runs = data.get("runs") or []
+    summaries = data.get("summaries") or []
+    if any(len(e.get("seeds") or []) > 1 for e in summaries):
+        return _seed_summary_rows(summaries)
     present = [f for f in CONFIG_FIELDS if any(f in r for r in runs)]
     if "cell" in present and "kind" in present and all(r.get("kind") == r.get("cell") for r in runs):
         present.remove("kind")   # the recurrent runs repeat the cell name as kind
@@ -128,6 +131,20 @@ def summary_rows(data: dict) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def _seed_summary_rows(summaries: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
+    """One row per configuration run with several seeds: its fields, then `mean +- sd (n)` of
+    each statistic over the seeds (stats.summarise computed them)."""
+    from .stats import mean_sd_text
+    present = [f for f in CONFIG_FIELDS if f != "seed" and any(f in e for e in summaries)]
+    if "cell" in present and "kind" in present and all(e.get("kind") == e.get("cell") for e in summaries):
+        present.remove("kind")
+    statistics = [f for f, _ in MEASURE_FIELDS if any(f in e.get("stats", {}) for e in summaries)]
+    headers = present + [f"{dict(MEASURE_FIELDS)[f]} mean +- sd (n)" for f in statistics]
+    rows = [[_format_value(f, e.get(f)) for f in present] + [mean_sd_text(e["stats"].get(f, {})) for f in statistics]
+            for e in summaries]
+    return headers, rows
+
+
 def _looks_numeric(cell: str) -> bool:
     try:
         float(cell)
@@ -138,7 +155,8 @@ def _looks_numeric(cell: str) -> bool:
 
 def _numeric_column(cells: Sequence[str]) -> bool:
     """Right-align a column whose cells are numbers (or the placeholders for a missing one)."""
-    return bool(cells) and all(_looks_numeric(c) or c in ("-", "", "underflow", "n/a") for c in cells)
+    return bool(cells) and all(_looks_numeric(c) or c in ("-", "", "underflow", "n/a") or " +- " in c
+                               for c in cells)
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
