@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import re
 import sys
 import textwrap
 import time
@@ -356,8 +357,15 @@ def sweep_command(args: argparse.Namespace) -> None:
         if args.jobs:
             raise UsageError("sweep: --jobs is for this machine's processes; on Dask the cluster's workers run the "
                              "points (--dask-local N sets how many)")
+        if args.scheduler and not re.fullmatch(r"([a-z]+://)?[^:/\s]+:\d+", args.scheduler):
+            raise UsageError(f"sweep: --scheduler {args.scheduler!r} is not a scheduler address; give one such as "
+                             "tcp://HOST:8786")
         try:
-            client = dask_client(args.scheduler, args.dask_local)
+            timeout = float(os.environ.get("TINYGRAD_VG_DASK_TIMEOUT", "10"))
+        except ValueError:
+            raise UsageError("TINYGRAD_VG_DASK_TIMEOUT must be a number of seconds") from None
+        try:
+            client = dask_client(args.scheduler, args.dask_local, timeout=timeout)
         except ClusterUnavailable as e:
             missing = "needs dask" in str(e)
             raise (UsageError if missing else Failure)(f"sweep: {e}") from None

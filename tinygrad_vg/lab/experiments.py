@@ -114,8 +114,8 @@ OPTIONS: dict[str, Option] = {
     "batch": Option("int>0", "The number of random input samples in the batch."),
     "steps": Option("int>0", f"The number of SGD steps (momentum {MOMENTUM}) to train for."),
     "lr": Option("float>0", "The SGD learning rate."),
-    "seed": Option("int>=0", "The root seed: seed index i draws its data and initial weights from the stream "
-                             "numpy.random.SeedSequence(seed).spawn(i + 1)[i]."),
+    "seed": Option("int>=0", "The root seed: seed index i draws its data and initial weights from child i of "
+                             "numpy.random.SeedSequence(seed)."),
     "seeds": Option("seeds", "How many seeds to run each configuration with (a count n: seed indices 0 .. n-1), "
                              "or which seed indices (a list). Within one seed index, the kinds compared share "
                              "the same data and, where the shapes allow, the same initial weights."),

@@ -140,7 +140,8 @@ def _seed_summary_rows(summaries: Sequence[dict]) -> tuple[list[str], list[list[
         present.remove("kind")
     statistics = [f for f, _ in MEASURE_FIELDS if any(f in e.get("stats", {}) for e in summaries)]
     headers = present + [f"{dict(MEASURE_FIELDS)[f]} mean +- sd (n)" for f in statistics]
-    rows = [[_format_value(f, e.get(f)) for f in present] + [mean_sd_text(e["stats"].get(f, {})) for f in statistics]
+    rows = [[_format_value(f, e.get(f)) for f in present] + [mean_sd_text(e["stats"].get(f, {}), signed=f.startswith("log10"))
+                                                               for f in statistics]
             for e in summaries]
     return headers, rows
 

@@ -80,13 +80,14 @@ def summarise(runs: Sequence[dict], statistics: Sequence[str] = STATISTICS) -> l
     return out
 
 
-def mean_sd_text(stats: dict, digits: int = 2) -> str:
+def mean_sd_text(stats: dict, digits: int = 2, signed: bool = True) -> str:
     """'-4.87 +- 0.31 (10)': mean, standard deviation and how many seeds measured it (with
     '+ k missing' when k runs could not be measured); '-' when none could."""
     if not stats or stats.get("mean") is None:
         return "-" if not stats or not stats.get("missing") else f"- ({stats['missing']} missing)"
     big = abs(stats["mean"]) >= 1e4 or (stats.get("sd") or 0) >= 1e4
     sd = "n/a" if stats.get("sd") is None else f"{stats['sd']:.{digits + 1}g}" if big else f"{stats['sd']:.{digits}f}"
-    mean = f"{stats['mean']:+.{digits + 1}g}" if big else f"{stats['mean']:+.{digits}f}"
+    sign = "+" if signed else ""
+    mean = f"{stats['mean']:{sign}.{digits + 1}g}" if big else f"{stats['mean']:{sign}.{digits}f}"
     missing = f", {stats['missing']} missing" if stats.get("missing") else ""
     return f"{mean} +- {sd} ({stats['n']}{missing})"

@@ -292,17 +292,18 @@ def _local(points: list[dict], experiment: str, jobs: int) -> Iterator[tuple[str
             delayed(_run_point_packed)(p, experiment) for p in points)
 
 
-def dask_client(scheduler: str | None = None, local_workers: int | None = None) -> Any:
-    """A dask.distributed Client: connected to `scheduler` (tcp://HOST:PORT), or to a new
-    LocalCluster of `local_workers` single-threaded worker processes on loopback. Raises
-    ClusterUnavailable with what to install, or why the scheduler cannot be reached."""
+def dask_client(scheduler: str | None = None, local_workers: int | None = None, timeout: float = 10.0) -> Any:
+    """A dask.distributed Client: connected to `scheduler` (tcp://HOST:PORT; given up after
+    `timeout` seconds), or to a new LocalCluster of `local_workers` single-threaded worker
+    processes on loopback. Raises ClusterUnavailable with what to install, or why the
+    scheduler cannot be reached."""
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise ClusterUnavailable(f"running on Dask needs dask and distributed: {CLUSTER_INSTALL}") from None
     if scheduler:
         try:
-            return Client(scheduler, timeout="10s")
+            return Client(scheduler, timeout=f"{timeout}s")
         except (OSError, TimeoutError, ValueError) as e:
             raise ClusterUnavailable(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
     cluster = LocalCluster(n_workers=local_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -413,7 +414,7 @@ def summary_table(summaries: Sequence[dict], spec: SweepSpec) -> tuple[list[str]
     rows = []
     for e in summaries:
         row = ["-" if e[k] is None else f"{e[k]:g}" if isinstance(e[k], float) else str(e[k]) for k in config_keys]
-        row += [mean_sd_text(e["stats"].get(s, {})) for s in statistics]
+        row += [mean_sd_text(e["stats"].get(s, {}), signed=s.startswith("log10")) for s in statistics]
         rows.append(row + ([str(e["failed"])] if failed else []))
     return headers, rows
 
