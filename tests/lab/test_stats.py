@@ -103,3 +103,31 @@ def test_the_terminal_table_prints_mean_sd_and_n_over_seeds():
     headers, rows = summary_rows(run_experiment("depth", seeds=3, **SMALL))
     assert "log10_ratio_h mean +- sd (n)" in headers and "seed" not in headers and len(rows) == 2
     assert all(row[headers.index("log10_ratio_h mean +- sd (n)")].endswith("(3)") for row in rows)
+
+
+def test_collapse_seeds_gives_the_median_line_and_the_min_max_band_per_configuration():
+    from tinygrad_vg.lab.stats import collapse_seeds
+    data = run_experiment("depth", seeds=3, **SMALL)
+    merged = collapse_seeds(data["runs"])
+    assert [(m["kind"], m["n_seeds"], m["seed_index"]) for m in merged] == [("plain", 3, [0, 1, 2]),
+                                                                            ("residual", 3, [0, 1, 2])]
+    for m in merged:
+        runs = [r for r in data["runs"] if r["kind"] == m["kind"]]
+        norms = np.array([r["grad_h_norm"] for r in runs])
+        assert m["grad_h_norm"] == pytest.approx(np.median(norms, axis=0).tolist())
+        assert m["grad_h_norm_min"] == pytest.approx(norms.min(axis=0).tolist())
+        assert m["grad_h_norm_max"] == pytest.approx(norms.max(axis=0).tolist())
+        ratios = [r["log10_ratio_h"] for r in runs]
+        assert (m["log10_ratio_h_min"], m["log10_ratio_h_max"]) == (min(ratios), max(ratios))
+        assert m["log10_ratio_h"] == pytest.approx(np.median(ratios))
+    one = run_experiment("depth", seeds=1, **SMALL)["runs"]
+    assert collapse_seeds(one) == [{**r, "n_seeds": 1} for r in one]
+
+
+def test_an_unmeasurable_seed_is_left_out_of_the_median_not_counted_as_zero():
+    from tinygrad_vg.lab.stats import collapse_seeds
+    runs = [{"kind": "plain", "seed_index": i, "log10_ratio_h": v, "grad_h_norm": [1.0, n]}
+            for i, (v, n) in enumerate([(-2.0, 0.5), (None, None), (-4.0, 0.25)])]
+    (merged,) = collapse_seeds(runs)
+    assert merged["log10_ratio_h"] == -3.0 and merged["grad_h_norm"] == [1.0, 0.375]
+    assert merged["log10_ratio_h_min"] == -4.0 and merged["log10_ratio_h_max"] == -2.0

@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Sequence
 
-__all__ = ["STATISTICS", "describe", "summarise", "configuration", "mean_sd_text"]
+import numpy as np
+
+__all__ = ["STATISTICS", "describe", "summarise", "configuration", "mean_sd_text", "collapse_seeds"]
 
 # The scalar measurements the lab summarises over seeds, where a run has them.
 STATISTICS = ("log10_ratio_h", "log10_slope", "log10_gain_per_layer", "loss")
@@ -91,3 +93,60 @@ def mean_sd_text(stats: dict, digits: int = 2, signed: bool = True) -> str:
     mean = f"{stats['mean']:{sign}.{digits + 1}g}" if big else f"{stats['mean']:{sign}.{digits}f}"
     missing = f", {stats['missing']} missing" if stats.get("missing") else ""
     return f"{mean} +- {sd} ({stats['n']}{missing})"
+
+
+# Per-sample arrays (one input's activations and gradients): a median over seeds, which drew
+# different inputs, would describe no input, so a collapsed run keeps its first seed's.
+PER_SAMPLE = ("activations", "grad_h")
+# Fields whose spread over seeds the figures draw as a band: FIELD_min and FIELD_max.
+BAND_FIELDS = ("grad_h_norm", "mean_update_ratio", "log10_ratio_h")
+
+
+def _numbers(values: Sequence[Any]) -> np.ndarray | None:
+    """The values as a float array (None -> NaN), or None if they are not all numbers or lists
+    of numbers of one shape."""
+    try:
+        arr = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return arr
+
+
+def collapse_seeds(runs: Sequence[dict]) -> list[dict]:
+    """One run per configuration (stats.configuration), in order of first appearance, for the
+    figures: each numeric field (a scalar or a list, elementwise) is the median over the seeds
+    that measured it (None where none did); the BAND_FIELDS also get FIELD_min and FIELD_max;
+    "n_seeds" says how many runs went in; PER_SAMPLE fields are the first seed's. A
+    configuration run with one seed is returned unchanged but for n_seeds = 1."""
+    groups: dict[str, list[dict]] = {}
+    for run in runs:
+        key = repr(sorted(configuration(run).items(), key=lambda item: item[0]))
+        groups.setdefault(key, []).append(run)
+    out = []
+    for members in groups.values():
+        first = members[0]
+        merged = {**first, "n_seeds": len(members)}
+        if len(members) > 1:
+            config = configuration(first)
+            for name, value in first.items():
+                if name in config or name in PER_SAMPLE or name in PER_SEED or isinstance(value, (str, bool)):
+                    continue
+                arr = _numbers([m.get(name) for m in members])
+                if arr is None or arr.ndim < 1:
+                    continue
+                import warnings
+                with warnings.catch_warnings():   # an all-NaN column (no seed measured it) gives NaN: None
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    merged[name] = _to_python(np.nanmedian(arr, axis=0))
+                    if name in BAND_FIELDS:
+                        merged[name + "_min"] = _to_python(np.nanmin(arr, axis=0))
+                        merged[name + "_max"] = _to_python(np.nanmax(arr, axis=0))
+            merged["seed_index"] = [m.get("seed_index") for m in members]
+        out.append(merged)
+    return out
+
+
+def _to_python(arr: np.ndarray) -> Any:
+    if arr.ndim == 0:
+        return None if np.isnan(arr) else float(arr)
+    return [_to_python(a) for a in arr]

@@ -434,8 +434,13 @@ def sweep_layout(spec: SweepSpec, summaries: Sequence[dict]) -> dict:
     layout = {"x": x}
     for role in ("hue", "rows", "cols"):
         layout[role] = chosen.get(role) or (rest.pop(0) if rest else None)
+    def follows_hue(key: str) -> bool:   # e.g. gate_bias, set by the kind of net: no line style of its own
+        seen: dict[Any, set] = {}
+        for e in summaries:
+            seen.setdefault(e.get(layout["hue"]), set()).add(repr(e.get(key)))
+        return layout["hue"] is not None and all(len(v) == 1 for v in seen.values())
     extra = [k for k in (summaries[0] if summaries else {}) if k not in ("seeds", "failed", "stats")
-             and k not in layout.values()]
+             and k not in layout.values() and not follows_hue(k)]
     present = [s for s in STATISTICS if any(s in e["stats"] for e in summaries)]
     statistics = [spec.plot["statistic"]] if "statistic" in spec.plot else present[:1]
     return {**layout, "extra": extra, "statistics": statistics}
