@@ -396,10 +396,11 @@ def sweep_command(args: argparse.Namespace) -> None:
                       "the failed points again")
 
 
+# A few seeds each, so that every number the demo prints carries its spread (mean +- sd (n)).
 DEMO_PLAN = [
-    ("seed-figure", {}),
-    ("depth", {"depths": [5, 10, 20, 50, 100, 200], "norms": ["none", "batch"]}),
-    ("recurrent", {"T": 100}),
+    ("seed-figure", {"seeds": 3}),
+    ("depth", {"depths": [5, 10, 20, 50, 100, 200], "norms": ["none", "batch"], "seeds": 3}),
+    ("recurrent", {"T": 100, "seeds": 3}),
 ]
 
 

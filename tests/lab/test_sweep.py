@@ -12,7 +12,7 @@ from tinygrad_vg.lab.sweep import (ROW_FILE, SweepError, expand, load_spec, pars
 SPEC = {"experiment": "depth", "seeds": 2,
         "grid": {"kinds": ["plain", "residual"], "activation": ["tanh", "relu"], "depths": [2, 4]},
         "options": {"norms": ["none"], "width": 5, "batch": 3}}
-RUN_FIELDS = ("wall_time_s", "worker")
+RUN_FIELDS = ("wall_time_s", "cpu_time_s", "worker")
 
 
 def _what(rows):

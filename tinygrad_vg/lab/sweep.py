@@ -69,7 +69,7 @@ CLUSTER_INSTALL = "pip install 'tinygrad_vg[cluster]'"
 SINGULAR = {"kinds": "kind", "depths": "depth", "activations": "activation", "inits": "init", "scales": "scale",
             "norms": "norm", "cells": "cell", "gate_biases": "gate_bias"}
 # Row fields that describe how a point ran rather than what it computed.
-RUN_FIELDS = ("wall_time_s", "worker")
+RUN_FIELDS = ("wall_time_s", "cpu_time_s", "worker")
 
 
 class SweepError(ValueError):
@@ -248,7 +248,7 @@ def run_point(experiment: str, options: dict, seed_index: int, key: str) -> list
     (every option and statistic), the point's key and status "ok"; or one row with status
     "failed", the error and its traceback if the run raised. BLAS runs on one thread here."""
     from .. import kernels
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     base = {"point": key, "experiment": experiment, "seed_index": seed_index}
     try:
         try:
@@ -267,9 +267,9 @@ def run_point(experiment: str, options: dict, seed_index: int, key: str) -> list
         named = {SINGULAR.get(k, k): v for k, v in flat.items() if not isinstance(v, list)}
         rows = [{**base, **named, "status": "failed", "backend": kernels.BACKEND,
                  "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}]
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     for row in rows:
-        row["wall_time_s"] = seconds / len(rows)
+        row["wall_time_s"], row["cpu_time_s"] = seconds / len(rows), cpu / len(rows)
         row["worker"] = f"{os.uname().nodename}:{os.getpid()}" if hasattr(os, "uname") else str(os.getpid())
     return rows
 
