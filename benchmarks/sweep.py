@@ -18,6 +18,13 @@ best time of each counts: the machine is shared, and the load average is recorde
     python benchmarks/sweep.py                 # the whole shipped sweep (2160 runs), once each
     python benchmarks/sweep.py --seeds 3 --repeat 2
 Writes benchmarks/sweep.json.
+
+    python benchmarks/sweep.py --backends      # the same seeds on both kernel backends
+measures how far the compiled and the numpy kernels' results drift apart with depth (plain and
+residual tanh nets, with and without batch norm, depths 20..1000, 5 seeds): each backend runs
+`tinygrad-vg run depth` in a subprocess of its own; per configuration, the largest difference
+of log10_ratio_h between the backends on the same seed, the largest relative difference of any
+layer's ||dL/dh_l||, and the spread over seeds. Writes benchmarks/backends.json.
 """
 from __future__ import annotations
 
@@ -37,12 +44,57 @@ def _what(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in ("wall_time_s", "cpu_time_s", "worker")} for r in rows]
 
 
+def backends(seeds: int = 5) -> int:
+    import subprocess
+
+    import numpy as np
+
+    from tinygrad_vg.lab.stats import describe, mean_sd_text
+    options = ["--kinds", "plain,residual", "--norms", "batch,none", "--depths", "20,100,200,500,1000",
+               "--seeds", str(seeds), "--no-plot", "--fresh"]
+    data = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in ("compiled", "numpy"):
+            out = Path(tmp) / backend
+            subprocess.run([sys.executable, "-m", "tinygrad_vg", "run", "depth", *options, "--out", str(out)],
+                           check=True, env={**os.environ, "TINYGRAD_VG_BACKEND": backend}, stdout=subprocess.DEVNULL)
+            data[backend] = json.loads((out / "depth.json").read_text())
+    assert [d["provenance"]["kernel_backend"] for d in data.values()] == ["compiled", "numpy"]
+    key = lambda r: (r["kind"], r["norm"], r["depth"], r["seed_index"])   # noqa: E731
+    other = {key(r): r for r in data["numpy"]["runs"]}
+    groups: dict[tuple, list[tuple]] = {}
+    for run in data["compiled"]["runs"]:
+        twin = other[key(run)]
+        a, b = np.array(run["grad_h_norm"]), np.array(twin["grad_h_norm"])
+        groups.setdefault(key(run)[:3], []).append(
+            (run["log10_ratio_h"], twin["log10_ratio_h"], float(np.max(np.abs(a - b) / np.abs(a)))))
+    rows = []
+    print(f"{'kind':8s} {'norm':5s} {'depth':>5s}  {'max |diff| (dec)':>16s}  {'max rel diff':>12s}  "
+          f"{'compiled':>20s}  {'numpy':>20s}")
+    for (kind, norm, depth), v in groups.items():
+        diff = max(abs(c - n) for c, n, _ in v)
+        rel = max(r for _, _, r in v)
+        compiled, numpy_ = describe(c for c, _, _ in v), describe(n for _, n, _ in v)
+        rows.append({"kind": kind, "norm": norm, "depth": depth, "max_abs_diff_decades": diff,
+                     "max_rel_diff_grad_h_norm": rel, "compiled": compiled, "numpy": numpy_})
+        print(f"{kind:8s} {norm:5s} {depth:5d}  {diff:16.2g}  {rel:12.2g}  {mean_sd_text(compiled):>20s}  "
+              f"{mean_sd_text(numpy_):>20s}")
+    from tinygrad_vg.lab.provenance import provenance
+    (HERE / "backends.json").write_text(json.dumps({"rows": rows, "options": options,
+                                                    "provenance": provenance({"seeds": seeds})}, indent=1))
+    print(f"wrote {HERE / 'backends.json'}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=None, help="use seed indices 0..N-1 (default: the spec's)")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--no-dask", action="store_true")
+    parser.add_argument("--backends", action="store_true", help="compare the kernel backends instead")
     args = parser.parse_args()
+    if args.backends:
+        return backends(args.seeds or 5)
 
     from tinygrad_vg import kernels
     from tinygrad_vg.lab.provenance import cpu_model
