@@ -160,3 +160,14 @@ def test_dask_local_cluster_rows_equal_the_local_rows(tmp_path):
         close_client(client)
     assert on_dask.failed == 0 and _what(on_dask.rows) == _what(local.rows)
     assert (tmp_path / "dask" / "runs.csv").read_text().count("\n") == 17
+
+
+def test_progress_says_how_long_is_left_from_the_points_run_so_far(monkeypatch):
+    from tinygrad_vg.lab import sweep
+    clock = iter([10.0])
+    monkeypatch.setattr(sweep.time, "monotonic", lambda: next(clock))
+    # 4 of 10 points done in 8 s, 1 of them kept from an earlier run: 2.67 s a point, 6 to go
+    assert sweep._eta_note(4, 10, start=2.0, already=1) == "16 s left"
+    clock = iter([2.0 + 600])
+    assert sweep._eta_note(4, 10, start=2.0, already=1) == "20.0 min left"
+    assert sweep._eta_note(1, 10, start=2.0, already=1) == ""   # nothing run yet: no estimate

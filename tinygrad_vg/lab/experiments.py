@@ -8,6 +8,13 @@ seed, ...) and its measurements: grad_h_norm (||dL/dh_l||, l = 0 (input) .. L, o
 per time step), grad_W_norm (per layer), log10_ratio_h = log10(||dL/dh_1|| / ||dL/dh_L||)
 (None if a norm underflowed to 0), plus what the experiment shows besides.
 
+Seeds are a dimension: every experiment takes `seed` (the root) and `seeds` (a count or a
+list of seed indices); seed index i draws its data and its initial weights from two streams
+spawned from child i of numpy.random.SeedSequence(seed) (seed_streams), so each run can be
+computed alone, on any machine, and the kinds compared within one index share their data and,
+where the shapes allow, their initial weights. run_experiment adds per-configuration
+summaries over the seeds (stats.py) and the provenance (provenance.py).
+
 Experiments compute; plots.py draws. All run in float64 so that gradients which
 fall by hundreds of decades are measured rather than flushed to zero early.
 

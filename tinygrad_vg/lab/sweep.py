@@ -59,9 +59,9 @@ from .experiments import (EXPERIMENTS, _code_fingerprint, _jsonable, experiment_
 from .progress import Progress
 from .stats import STATISTICS, describe, mean_sd_text
 
-__all__ = ["SweepSpec", "SweepError", "ClusterUnavailable", "load_spec", "parse_spec", "expand", "run_sweep",
-           "run_point", "summarise_rows", "summary_table", "ROW_FILE", "CSV_FILE", "SUMMARY_FILE",
-           "CLUSTER_INSTALL"]
+__all__ = ["SweepSpec", "SweepResult", "SweepError", "ClusterUnavailable", "load_spec", "parse_spec", "expand",
+           "run_sweep", "run_point", "summarise_rows", "summary_table", "sweep_layout", "dask_client", "close_client",
+           "ROW_FILE", "CSV_FILE", "SUMMARY_FILE", "CLUSTER_INSTALL"]
 
 ROW_FILE, CSV_FILE, SUMMARY_FILE = "runs.jsonl", "runs.csv", "sweep.json"
 CLUSTER_INSTALL = "pip install 'tinygrad_vg[cluster]'"
@@ -152,7 +152,7 @@ def _range(name: str, spec: dict) -> list:
             values = np.geomspace(start, stop, num).tolist()
         else:
             values = np.linspace(start, stop, num).tolist()
-    if whole and all(isinstance(v, int) for v in (spec.get("step", 1),)):
+    if whole and isinstance(spec.get("step", 1), int):
         values = list(dict.fromkeys(int(round(v)) for v in values))
     return values
 
