@@ -150,7 +150,7 @@ def test_dask_local_cluster_rows_equal_the_local_rows(tmp_path):
     pytest.importorskip("distributed")
     from tinygrad_vg.lab.sweep import close_client, dask_client
     spec = parse_spec(SPEC)
-    local = run_sweep(spec, tmp_path / "local", jobs=2, plot=False)
+    local = run_sweep(spec, tmp_path / "local", jobs=1, plot=False)   # in this process
     client = dask_client(local_workers=2)
     try:
         assert len(client.scheduler_info()["workers"]) == 2
