@@ -171,3 +171,12 @@ def test_progress_says_how_long_is_left_from_the_points_run_so_far(monkeypatch):
     clock = iter([2.0 + 600])
     assert sweep._eta_note(4, 10, start=2.0, already=1) == "20.0 min left"
     assert sweep._eta_note(1, 10, start=2.0, already=1) == ""   # nothing run yet: no estimate
+
+
+def test_a_field_the_runs_of_one_point_differ_in_is_part_of_the_configuration(tmp_path):
+    spec = parse_spec({**SPEC, "grid": {"depths": [2, 3]}, "options": {"norms": ["none", "batch"], "width": 4,
+                                                                       "batch": 3, "kinds": ["plain"]}})
+    result = run_sweep(spec, tmp_path, jobs=1, plot=False)
+    assert [(e["depth"], e["norm"], e["seeds"]) for e in result.summaries] == [
+        (2, "none", 2), (2, "batch", 2), (3, "none", 2), (3, "batch", 2)]
+    assert list(result.summaries[0])[:2] == ["depth", "norm"] and "gate_bias" not in result.summaries[0]

@@ -57,7 +57,7 @@ from ..io import atomic_write
 from .experiments import (EXPERIMENTS, _code_fingerprint, _jsonable, experiment_options, run_experiment,
                           seed_indices, validate_options)
 from .progress import Progress
-from .stats import STATISTICS, describe, mean_sd_text
+from .stats import STATISTICS, configuration, describe, mean_sd_text
 
 __all__ = ["SweepSpec", "SweepResult", "SweepError", "ClusterUnavailable", "load_spec", "parse_spec", "expand",
            "run_sweep", "run_point", "summarise_rows", "summary_table", "sweep_layout", "dask_client", "close_client",
@@ -388,8 +388,16 @@ def summarise_rows(rows: Sequence[dict], spec: SweepSpec) -> list[dict]:
     """Per configuration of the swept fields (plus any field a point's runs vary in, such as
     norm or phase): how many seeds ran and failed, and describe() of each statistic."""
     ok = [r for r in rows if r.get("status") == "ok"]
-    keys = _swept_fields(spec) + [k for k in ("norm", "phase", "cell", "gate_bias", "scale")
-                                  if k not in _swept_fields(spec) and len({r.get(k) for r in ok}) > 1]
+    # a field that differs between the runs of one point (norm when norms lists several, the
+    # seed figure's phase, ...) is part of the configuration too
+    within: dict[str, dict[str, set]] = {}
+    for r in ok:
+        for k, v in configuration(r).items():
+            within.setdefault(k, {}).setdefault(r["point"], set()).add(repr(v))
+    swept = _swept_fields(spec)
+    keys = swept + [k for k, by_point in within.items()
+                    if k not in swept and k not in ("point", "status", "backend", *RUN_FIELDS)
+                    and any(len(v) > 1 for v in by_point.values())]
     groups: dict[str, tuple[dict, list[dict]]] = {}
     for row in rows:
         config = {k: row.get(k) for k in keys}
