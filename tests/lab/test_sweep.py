@@ -180,3 +180,17 @@ def test_a_field_the_runs_of_one_point_differ_in_is_part_of_the_configuration(tm
     assert [(e["depth"], e["norm"], e["seeds"]) for e in result.summaries] == [
         (2, "none", 2), (2, "batch", 2), (3, "none", 2), (3, "batch", 2)]
     assert list(result.summaries[0])[:2] == ["depth", "norm"] and "gate_bias" not in result.summaries[0]
+
+
+def test_a_local_dask_cluster_leaves_this_process_environment_as_it_was():
+    pytest.importorskip("distributed")
+    import os
+
+    from tinygrad_vg.lab.sweep import close_client, dask_client
+    before = dict(os.environ)
+    client = dask_client(local_workers=1)
+    try:
+        assert dict(os.environ) == before
+    finally:
+        close_client(client)
+    assert dict(os.environ) == before

@@ -306,9 +306,16 @@ def dask_client(scheduler: str | None = None, local_workers: int | None = None, 
             return Client(scheduler, timeout=f"{timeout}s")
         except (OSError, TimeoutError, ValueError) as e:
             raise ClusterUnavailable(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
-    cluster = LocalCluster(n_workers=local_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None)
-    client = Client(cluster)
+    saved = dict(os.environ)
+    try:
+        cluster = LocalCluster(n_workers=local_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None)
+        client = Client(cluster)
+    finally:
+        # Dask sets the workers' OMP/MKL/OPENBLAS_NUM_THREADS=1 (and more) in this process's
+        # environment to spawn them; the processes this one starts later must not inherit them
+        os.environ.clear()
+        os.environ.update(saved)
     client._tinygrad_vg_cluster = cluster   # closed with the client
     return client
 
