@@ -306,10 +306,17 @@ def dask_client(scheduler: str | None = None, local_workers: int | None = None, 
             return Client(scheduler, timeout=f"{timeout}s")
         except (OSError, TimeoutError, ValueError) as e:
             raise ClusterUnavailable(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
+    import dask
     saved = dict(os.environ)
     try:
-        cluster = LocalCluster(n_workers=local_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None)
+        # the workers' own threads share the GIL with the run: no statistical profiler (every
+        # 10 ms), the event loop's bookkeeping once a second instead of every 20-500 ms
+        # (benchmarks/sweep.py: 10% off the sweep's wall time on 2 workers)
+        with dask.config.set({"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s",
+                              "distributed.worker.memory.monitor-interval": "1s",
+                              "distributed.admin.system-monitor.interval": "1s"}):
+            cluster = LocalCluster(n_workers=local_workers, threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address=None)
         client = Client(cluster)
     finally:
         # Dask sets the workers' OMP/MKL/OPENBLAS_NUM_THREADS=1 (and more) in this process's
