@@ -150,6 +150,15 @@ batch = 3
 """
 
 
+@pytest.fixture
+def _loky_shut_down_after():
+    """joblib keeps its loky workers for the next sweep; not for the rest of the suite."""
+    yield
+    from joblib.externals.loky import get_reusable_executor
+    get_reusable_executor().shutdown(wait=True)
+
+
+@pytest.mark.usefixtures("_loky_shut_down_after")
 def test_sweep_writes_the_tables_and_plot_prints_mean_sd_n_and_resumes(tmp_path, capsys):
     spec = tmp_path / "s.toml"
     spec.write_text(SWEEP_TOML)

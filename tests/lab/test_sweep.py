@@ -15,6 +15,15 @@ SPEC = {"experiment": "depth", "seeds": 2,
 RUN_FIELDS = ("wall_time_s", "cpu_time_s", "worker")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _no_idle_workers_left():
+    """joblib keeps its loky workers (and a manager thread here) for the next sweep; the rest
+    of the suite should not share this process with them."""
+    yield
+    from joblib.externals.loky import get_reusable_executor
+    get_reusable_executor().shutdown(wait=True)
+
+
 def _what(rows):
     """The rows without how they ran (time, process): what must not depend on where."""
     return [{k: v for k, v in r.items() if k not in RUN_FIELDS} for r in rows]
