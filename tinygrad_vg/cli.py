@@ -4,6 +4,8 @@
     tinygrad-vg run EXPERIMENT [options] --out DIR
     tinygrad-vg report DIR                    one self-contained HTML page of DIR's results
     tinygrad-vg demo [--out DIR]              seed-figure + short depth and recurrent runs + report
+    tinygrad-vg sweep SPEC.toml --out DIR     an experiment over a grid of options x seeds, on every
+                                              core (--jobs N) or a Dask cluster (--scheduler, --dask-local)
 
 Each experiment's options come from its function's keyword arguments: a list option
 takes comma-separated values (`--kinds plain,residual --depths 5,50,500`).
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import re
 import sys
 import textwrap
 import time
@@ -99,6 +102,27 @@ def _parse_value(text: str, default: Any) -> Any:
     return text
 
 
+def _parse_seeds(text: str) -> Any:
+    """--seeds 10 (a count) or --seeds 0,3,7 (seed indices)."""
+    rule = "--seeds takes a count (10) or seed indices separated by commas (0,3,7)"
+    try:
+        if "," in text:
+            return [int(t) for t in text.split(",")]
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count or a list of seed indices; {rule}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
 def _option_help(name: str, default: Any) -> str:
     from .lab import OPTIONS
     # argparse %-formats help texts
@@ -123,9 +147,9 @@ def _run_parser(sub: Any, name: str) -> None:
         flag = "--" + option.replace("_", "-")
         item = default[0] if isinstance(default, (list, tuple)) else default
         metavar = _METAVARS[type(item)] + (",..." if isinstance(default, (list, tuple)) else "")
-        p.add_argument(flag, dest=option, default=argparse.SUPPRESS, metavar=metavar,
-                       type=lambda text, d=default: _parse_value(text, d),
-                       help=_option_help(option, default))
+        parse = _parse_seeds if option == "seeds" else (lambda text, d=default: _parse_value(text, d))
+        p.add_argument(flag, dest=option, default=argparse.SUPPRESS, metavar="N|I,J,..." if option == "seeds" else metavar,
+                       type=parse, help=_option_help(option, default))
     _output_options(p)
     p.add_argument("--no-plot", action="store_true", help="Write the JSON file only, without figures.")
     p.add_argument("--fresh", action="store_true",
@@ -168,6 +192,27 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Run the seed figure, a depth sweep to 200 layers with and without "
                                              "batch norm, and 100 steps of recurrent cells, then write the report.")
     _output_options(demo_parser)
+    sweep = sub.add_parser("sweep", help="Run an experiment over a grid of options and seeds, in parallel, from "
+                                         "a TOML file.",
+                           description="Run an experiment over every combination of the option values a TOML "
+                                       "file lists, times its seeds, in parallel on this machine or on a Dask "
+                                       "cluster; write DIR/runs.csv and runs.jsonl (one row per run), "
+                                       "DIR/sweep.json (provenance, mean, sd, min, max and 95%% interval per "
+                                       "configuration) and summary plots. Started again, it computes only the "
+                                       "points missing from DIR.")
+    sweep.add_argument("spec", metavar="SPEC.toml", help="The sweep's TOML file (see sweeps/depth-by-init.toml).")
+    sweep.add_argument("--out", default="sweep-out", metavar="DIR",
+                       help="The directory for the tables and plots; created if missing (default: sweep-out).")
+    sweep.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                       help="Worker processes on this machine (default: all cores); each uses one BLAS thread.")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="Run the points on the Dask cluster of this scheduler (needs tinygrad_vg[cluster]).")
+    where.add_argument("--dask-local", type=_positive_int, metavar="N",
+                       help="Start a Dask LocalCluster of N worker processes on this machine and run on it.")
+    sweep.add_argument("--no-plot", action="store_true", help="Write the tables only, without plots.")
+    sweep.add_argument("--fresh", action="store_true",
+                       help="Compute every point again, even those an earlier run left in DIR.")
     return parser
 
 
@@ -296,10 +341,66 @@ def run_one(name: str, options: dict, out: Path, plot: bool = True, quiet: bool 
     return path
 
 
+def sweep_command(args: argparse.Namespace) -> None:
+    """`tinygrad-vg sweep`: check the spec, connect where asked, run, print the table."""
+    from .lab.report import format_table
+    from .lab.sweep import (ClusterUnavailable, SweepError, close_client, dask_client, expand, load_spec,
+                            run_sweep, summary_table)
+    try:
+        spec = load_spec(args.spec)
+    except SweepError as e:
+        raise UsageError(f"sweep: {e}") from None
+    out = Path(args.out)
+    _make_directory(out)
+    client = None
+    if args.scheduler or args.dask_local:
+        if args.jobs:
+            raise UsageError("sweep: --jobs is for this machine's processes; on Dask the cluster's workers run the "
+                             "points (--dask-local N sets how many)")
+        if args.scheduler and not re.fullmatch(r"([a-z]+://)?[^:/\s]+:\d+", args.scheduler):
+            raise UsageError(f"sweep: --scheduler {args.scheduler!r} is not a scheduler address; give one such as "
+                             "tcp://HOST:8786")
+        try:
+            timeout = float(os.environ.get("TINYGRAD_VG_DASK_TIMEOUT", "10"))
+        except ValueError:
+            raise UsageError("TINYGRAD_VG_DASK_TIMEOUT must be a number of seconds") from None
+        try:
+            client = dask_client(args.scheduler, args.dask_local, timeout=timeout)
+        except ClusterUnavailable as e:
+            missing = "needs dask" in str(e)
+            raise (UsageError if missing else Failure)(f"sweep: {e}") from None
+    try:
+        points = len(expand(spec))
+        where = (f"the Dask cluster at {args.scheduler}" if args.scheduler else
+                 f"a Dask LocalCluster of {args.dask_local} workers" if client is not None else
+                 f"{args.jobs or os.cpu_count() or 1} local processes")
+        print(f"sweep {spec.experiment}: {points} points ({points // len(spec.seeds)} configurations x "
+              f"{len(spec.seeds)} seeds) on {where}; results go to {out}", flush=True)
+        result = run_sweep(spec, out, jobs=args.jobs, client=client, fresh=args.fresh, plot=not args.no_plot,
+                           progress=True)
+    except OSError as e:
+        raise _write_failure(e, out) from None
+    finally:
+        if client is not None:
+            close_client(client)
+    kept = f", {result.reused} kept from an earlier run" if result.reused else ""
+    print(f"\nsweep {spec.experiment}: {len(result.rows)} runs, {result.computed} points computed in "
+          f"{result.seconds:.1f} s{kept}")
+    print(format_table(*summary_table(result.summaries, spec)))
+    for f in result.files:
+        print(f"  wrote {f}")
+    if result.failed:
+        first = next(r for r in result.rows if r.get("status") != "ok")
+        raise Failure(f"{result.failed} of {len(result.rows)} runs failed (first: {first.get('error')}); the other "
+                      f"runs are written, the tracebacks are in {out / 'runs.jsonl'}, and the same command runs "
+                      "the failed points again")
+
+
+# A few seeds each, so that every number the demo prints carries its spread (mean +- sd (n)).
 DEMO_PLAN = [
-    ("seed-figure", {}),
-    ("depth", {"depths": [5, 10, 20, 50, 100, 200], "norms": ["none", "batch"]}),
-    ("recurrent", {"T": 100}),
+    ("seed-figure", {"seeds": 3}),
+    ("depth", {"depths": [5, 10, 20, 50, 100, 200], "norms": ["none", "batch"], "seeds": 3}),
+    ("recurrent", {"T": 100, "seeds": 3}),
 ]
 
 
@@ -361,6 +462,8 @@ def _dispatch(args: argparse.Namespace) -> None:
         print(_report(Path(args.directory), args.skip_bad).resolve())
     elif args.command == "demo":
         demo(Path(args.out), force=args.force)
+    elif args.command == "sweep":
+        sweep_command(args)
 
 
 def _error(message: str) -> None:
@@ -378,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if extra:   # named by the command's own parser, whose --help lists what it takes
                 where = " ".join(filter(None, [PROG, args.command, getattr(args, "experiment", None)]))
                 raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see `{where} --help`)")
-            if args.command in ("run", "demo") and kernels.compiled is None:
+            if args.command in ("run", "demo", "sweep") and kernels.compiled is None:
                 why = f" (installed with {kernels.NO_EXTENSIONS_SWITCH}=1)" if not kernels.EXTENSIONS else ""
                 print(f"{PROG}: the kernels are not compiled{why}: running on their numpy twins, "
                       "slower", file=sys.stderr)
@@ -409,7 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(e, KeyboardInterrupt):
             command = next((a for a in argv if not a.startswith("-")), "")
             resume = ("; the configurations already finished are kept, and the same command resumes "
-                      "after them") if command in ("run", "demo") else ""
+                      "after them") if command in ("run", "demo", "sweep") else ""
             print(f"{PROG}: interrupted{resume}", file=sys.stderr)
             return EXIT_INTERRUPTED
         if isinstance(e, MemoryError):

@@ -104,3 +104,14 @@ def test_lab_import_does_not_load_matplotlib():
             "print(loaded); sys.exit(1 if loaded else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", ["depth", "recurrent", "seed-figure"])
+def test_several_seeds_draw_one_line_per_configuration_with_a_band(name, tmp_path):
+    options = {"depth": dict(depths=[3, 5], kinds=["plain"], norms=["none"], width=5, batch=4),
+               "recurrent": dict(cells=["rnn"], T=6, hidden=4, batch=3),
+               "seed-figure": dict(kinds=["plain"], width=5, depth=3, batch=4, steps=2)}[name]
+    data = run_experiment(name, seeds=3, **options)
+    paths = plots.plot(data, tmp_path)
+    assert [p.name for p in paths] == plots.figure_files(data)
+    assert all(p.stat().st_size > 5000 for p in paths)

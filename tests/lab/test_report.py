@@ -219,3 +219,26 @@ def test_a_damaged_file_stops_the_report_and_changes_nothing(results, tmp_path):
     page = write_report(tmp_path, skip_bad=True, on_skip=lambda name, why: named.append(name)).read_text()
     assert [n.split("/")[-1] for n in named] == ["cut.json", "odd.json"]
     assert "cut.json: not valid JSON" in page and '<section id="depth">' in page
+
+
+def test_with_several_seeds_the_conclusion_reads_the_medians_and_says_so():
+    from tinygrad_vg.lab import run_experiment
+    from tinygrad_vg.lab.report import conclusion
+    data = run_experiment("depth", depths=[4], kinds=["plain", "residual"], norms=["none"], width=6, batch=4, seeds=3)
+    text = conclusion(data)
+    assert text.endswith("(Medians over 3 seeds; the table gives mean +- sd.)")
+    median = sorted(r["log10_ratio_h"] for r in data["runs"] if r["kind"] == "plain")[1]
+    assert f"plain net's gradient loses {abs(median):.1f} decade" in text
+
+
+def test_each_section_says_what_produced_its_numbers(tmp_path):
+    import json
+
+    from tinygrad_vg import __version__, kernels
+    from tinygrad_vg.lab import run_experiment
+    from tinygrad_vg.lab.report import write_report
+    data = run_experiment("depth", depths=[3], kinds=["plain"], norms=["none"], width=4, batch=3)
+    (tmp_path / "depth.json").write_text(json.dumps(data))
+    page = write_report(tmp_path).read_text()
+    assert f"tinygrad_vg {__version__}" in page and f"{kernels.BACKEND} kernels" in page
+    assert data["provenance"]["finished_utc"] in page

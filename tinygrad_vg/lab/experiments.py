@@ -8,6 +8,13 @@ seed, ...) and its measurements: grad_h_norm (||dL/dh_l||, l = 0 (input) .. L, o
 per time step), grad_W_norm (per layer), log10_ratio_h = log10(||dL/dh_1|| / ||dL/dh_L||)
 (None if a norm underflowed to 0), plus what the experiment shows besides.
 
+Seeds are a dimension: every experiment takes `seed` (the root) and `seeds` (a count or a
+list of seed indices); seed index i draws its data and its initial weights from two streams
+spawned from child i of numpy.random.SeedSequence(seed) (seed_streams), so each run can be
+computed alone, on any machine, and the kinds compared within one index share their data and,
+where the shapes allow, their initial weights. run_experiment adds per-configuration
+summaries over the seeds (stats.py) and the provenance (provenance.py).
+
 Experiments compute; plots.py draws. All run in float64 so that gradients which
 fall by hundreds of decades are measured rather than flushed to zero early.
 
@@ -26,6 +33,7 @@ import inspect
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -37,9 +45,10 @@ from ..io import atomic_write
 from ..tensor import Tensor
 from .probes import Probe, fit_log10_slope, layer_summary, log10_ratio, norm
 from .progress import Progress
+from .stats import summarise
 
 __all__ = ["EXPERIMENTS", "OPTIONS", "run_experiment", "experiment_options", "validate_options", "estimate_cost",
-           "ResultStore", "measure_deep_net"]
+           "ResultStore", "measure_deep_net", "seed_indices", "seed_streams"]
 
 EXPERIMENTS: dict[str, Callable[..., dict]] = {}
 MOMENTUM = 0.9     # SGD momentum of every training run
@@ -61,18 +70,30 @@ def experiment_options(name: str) -> dict[str, Any]:
             if k not in ("progress", "store")}
 
 
-def run_experiment(name: str, progress: bool = False, store: ResultStore | None = None, **options: Any) -> dict:
+def run_experiment(name: str, progress: bool = False, store: ResultStore | None = None,
+                   provenance: bool = True, **options: Any) -> dict:
     """Run a named experiment. Every option is checked first (validate_options): unknown
     names or options, and values out of range, raise ValueError saying what is accepted.
-    With a ResultStore, configurations already in it are read instead of computed."""
+    With a ResultStore, configurations already in it are read instead of computed.
+
+    The result holds every run (one per configuration and seed index), "summaries" (per
+    configuration: mean, sd, min, median, max and 95% interval of each statistic over the
+    seeds; stats.summarise) and "provenance" (provenance.provenance; provenance=False leaves
+    it out, as a sweep's points do: the sweep records it once)."""
     full = validate_options(name, options)
-    runs = EXPERIMENTS[name](progress=progress, store=store or _COMPUTE, **options)
-    return {"experiment": name, "options": _jsonable(full), "runs": _jsonable(runs)}
+    start = time.monotonic()
+    runs = _jsonable(EXPERIMENTS[name](progress=progress, store=store or _COMPUTE, **options))
+    out = {"experiment": name, "options": _jsonable(full), "runs": runs, "summaries": _jsonable(summarise(runs))}
+    if provenance:
+        from .provenance import provenance as describe_run
+        out["provenance"] = _jsonable(describe_run(out["options"], seed_indices(full["seeds"]),
+                                                   time.monotonic() - start))
+    return out
 
 
 # ----- options: one description each, the check and the help sentence ------------------------
 class Option(NamedTuple):
-    kind: str                 # "int>0", "int>=0", "float>0", "float", or "choice"
+    kind: str                 # "int>0", "int>=0", "float>0", "float", "choice", or "seeds"
     help: str                 # one or more whole sentences, for --help and `list`
     choices: Sequence[str] = ()
 
@@ -100,7 +121,11 @@ OPTIONS: dict[str, Option] = {
     "batch": Option("int>0", "The number of random input samples in the batch."),
     "steps": Option("int>0", f"The number of SGD steps (momentum {MOMENTUM}) to train for."),
     "lr": Option("float>0", "The SGD learning rate."),
-    "seed": Option("int>=0", "The seed of the random data and of the initial weights."),
+    "seed": Option("int>=0", "The root seed: seed index i draws its data and initial weights from child i of "
+                             "numpy.random.SeedSequence(seed)."),
+    "seeds": Option("seeds", "How many seeds to run each configuration with (a count n: seed indices 0 .. n-1), "
+                             "or which seed indices (a list). Within one seed index, the kinds compared share "
+                             "the same data and, where the shapes allow, the same initial weights."),
     "cells": Option("choice", "The recurrent cells to compare (rnn, gru, lstm).", ("rnn", "gru", "lstm")),
     "T": Option("int>0", "The number of time steps the cells are unrolled for."),
     "gate_biases": Option("float", "The values added to the LSTM forget gate's and the GRU update gate's "
@@ -119,12 +144,40 @@ def _check_value(name: str, spec: Option, value: Any) -> None:
         if not isinstance(value, str) or value not in spec.choices:
             raise ValueError(f"{flag}: unknown value {value!r}; accepted: {_names(spec.choices)}")
         return
+    if spec.kind == "seeds":
+        seed_indices(value)
+        return
     is_int = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
     is_real = is_int or (isinstance(value, (float, np.floating)) and math.isfinite(value))
     ok = {"int>0": is_int and value >= 1, "int>=0": is_int and value >= 0,
           "float>0": is_real and value > 0, "float": is_real}[spec.kind]
     if not ok:
         raise ValueError(f"{flag} must be {_KIND_WORDS[spec.kind]}; got {value!r}")
+
+
+def seed_indices(seeds: Any) -> list[int]:
+    """The seed indices `seeds` names: a count n is 0 .. n-1; a list is taken as it is (each a
+    whole number >= 0, no repeats). Anything else raises ValueError."""
+    def whole(v: Any) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+    if whole(seeds):
+        if seeds < 1:
+            raise ValueError(f"--seeds must be a count >= 1 or a list of seed indices >= 0; got {seeds!r}")
+        return list(range(int(seeds)))
+    if isinstance(seeds, (list, tuple)) and seeds and all(whole(v) and v >= 0 for v in seeds):
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"--seeds lists a seed index twice: {list(seeds)!r}")
+        return [int(v) for v in seeds]
+    raise ValueError(f"--seeds must be a count >= 1 or a list of seed indices >= 0; got {seeds!r}")
+
+
+def seed_streams(seed: int, index: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """(data, init) generators of seed index `index` under the root `seed`: child `index` of
+    SeedSequence(seed) (what SeedSequence(seed).spawn(n)[index] is, for any n > index), split
+    in two so that the data do not depend on how many weights a kind of net draws."""
+    child = np.random.SeedSequence(seed, spawn_key=(index,))
+    data, init = child.spawn(2)
+    return np.random.default_rng(data), np.random.default_rng(init)
 
 
 def validate_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -257,7 +310,7 @@ def _recurrent_cost(cell: str, T: int, batch: int, input_size: int, hidden: int)
 def estimate_cost(name: str, options: dict[str, Any]) -> tuple[float, float]:
     """(bytes, seconds): roughly the peak memory and the time of running the experiment with
     these (validated) options. Memory is that of the largest configuration, as configurations
-    run one after another; time is their sum. Rough on purpose (within a few times): it is
+    run one after another; time is their sum, times the number of seeds. Rough on purpose (within a few times): it is
     there to refuse sizes that cannot fit, with numbers, before any work starts."""
     o = validate_options(name, options)
     costs: list[tuple[float, float]] = []
@@ -276,7 +329,7 @@ def estimate_cost(name: str, options: dict[str, Any]) -> tuple[float, float]:
     elif name == "recurrent":
         costs = [_recurrent_cost(c, o["T"], o["batch"], o["input_size"], o["hidden"]) for c in o["cells"]
                  for _ in (o["gate_biases"] if c != "rnn" else (0.0,))]
-    return max(c[0] for c in costs), sum(c[1] for c in costs)
+    return max(c[0] for c in costs), len(seed_indices(o["seeds"])) * sum(c[1] for c in costs)
 
 
 def measure_deep_net(model: nn.Module, x: np.ndarray, y: np.ndarray, keep_arrays: bool = False) -> dict:
@@ -325,21 +378,23 @@ def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, steps: int, lr: float
 @experiment("seed-figure")
 def seed_figure(kinds: Sequence[str] = ("plain", "residual", "highway"), width: int = 20, depth: int = 20,
                 activation: str = "tanh", init: str = "standard", batch: int = 32, steps: int = 200,
-                lr: float = 0.01, seed: int = 0, progress: bool = False, store: _Compute = _COMPUTE) -> list[dict]:
+                lr: float = 0.01, seed: int = 0, seeds: int | Sequence[int] = 1, progress: bool = False,
+                store: _Compute = _COMPUTE) -> list[dict]:
     """The picture that started the project: a 20-layer, 20-unit tanh net on random 20-d data,
     plain against residual against highway, at initialisation and after training with SGD
     (momentum 0.9) on the mean squared error."""
     runs = []
-    bar = Progress(len(kinds) * (steps + 2), "seed-figure", enabled=progress)
-    for kind in kinds:
+    indices = seed_indices(seeds)
+    bar = Progress(len(kinds) * len(indices) * (steps + 2), "seed-figure", enabled=progress)
+    for kind, index in ((k, i) for k in kinds for i in indices):
         config = dict(kind=kind, activation=activation, init=init, depth=depth, width=width,
-                      batch=batch, seed=seed, lr=lr, momentum=MOMENTUM,
+                      batch=batch, seed=seed, seed_index=index, lr=lr, momentum=MOMENTUM,
                       gate_bias=GATE_BIAS if kind == "highway" else None)
 
         def compute() -> list[dict]:
-            rng = np.random.default_rng(seed)
-            x, y = _data(rng, batch, width)
-            model = nn.deep_mlp(kind, width, depth, activation, init=init, dtype=np.float64, rng=rng)
+            data_rng, init_rng = seed_streams(seed, index)
+            x, y = _data(data_rng, batch, width)
+            model = nn.deep_mlp(kind, width, depth, activation, init=init, dtype=np.float64, rng=init_rng)
             at_init = {**config, "phase": "init", "steps": 0, **measure_deep_net(model, x, y, keep_arrays=True)}
             bar.update(1, kind)
             losses = _train(model, x, y, steps, lr, on_step=lambda s: bar.update(1, kind))
@@ -355,19 +410,22 @@ def seed_figure(kinds: Sequence[str] = ("plain", "residual", "highway"), width: 
 @experiment("activations")
 def activations(activations: Sequence[str] = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu", "linear"),
                 kind: str = "plain", width: int = 20, depth: int = 20, init: str = "standard",
-                batch: int = 32, seed: int = 0, progress: bool = False, store: _Compute = _COMPUTE) -> list[dict]:
+                batch: int = 32, seed: int = 0, seeds: int | Sequence[int] = 1, progress: bool = False,
+                store: _Compute = _COMPUTE) -> list[dict]:
     """Plain nets with each activation function. The sigmoid's derivative is at most 1/4, so each
     sigmoid layer multiplies the gradient by at most 1/4 times what its weights give; the figure
     draws that bound, log10(4) decades per layer, as a reference line."""
     runs = []
-    bar = Progress(len(activations), "activations", enabled=progress)
-    for act in activations:
-        config = dict(kind=kind, activation=act, init=init, depth=depth, width=width, batch=batch, seed=seed)
+    indices = seed_indices(seeds)
+    bar = Progress(len(activations) * len(indices), "activations", enabled=progress)
+    for act, index in ((a, i) for a in activations for i in indices):
+        config = dict(kind=kind, activation=act, init=init, depth=depth, width=width, batch=batch, seed=seed,
+                      seed_index=index)
 
         def compute() -> list[dict]:
-            rng = np.random.default_rng(seed)
-            x, y = _data(rng, batch, width)
-            model = nn.deep_mlp(kind, width, depth, act, init=init, dtype=np.float64, rng=rng)
+            data_rng, init_rng = seed_streams(seed, index)
+            x, y = _data(data_rng, batch, width)
+            model = nn.deep_mlp(kind, width, depth, act, init=init, dtype=np.float64, rng=init_rng)
             m = measure_deep_net(model, x, y)
             return [dict(**config, log10_slope=fit_log10_slope(m["grad_h_norm"][1:]),
                          theory_log10_slope=math.log10(4.0) if act == "sigmoid" else None, **m)]
@@ -380,22 +438,25 @@ def activations(activations: Sequence[str] = ("sigmoid", "tanh", "relu", "leaky_
 @experiment("init")
 def init(inits: Sequence[str] = ("standard", "lecun_normal", "xavier_normal", "he_normal", "orthogonal"),
          scales: Sequence[float] = (0.5, 0.9, 1.0, 1.1, 2.0), activation: str = "tanh", width: int = 32,
-         depth: int = 30, batch: int = 32, seed: int = 0, progress: bool = False,
+         depth: int = 30, batch: int = 32, seed: int = 0, seeds: int | Sequence[int] = 1, progress: bool = False,
          store: _Compute = _COMPUTE) -> list[dict]:
     """Initialisations compared in a tanh net, and a deep linear net with weights N(0, s^2/n) for
     each scale s, where theory predicts that the gradient norm shrinks by the factor s per layer
     going back: its log10 falls by log10(s) per layer."""
     runs = []
-    configs = [(name, activation, 1.0) for name in inits] + [("scaled_normal", "linear", s) for s in scales]
+    indices = seed_indices(seeds)
+    configs = [(name, activation, 1.0, i) for name in inits for i in indices] \
+        + [("scaled_normal", "linear", s, i) for s in scales for i in indices]
     bar = Progress(len(configs), "init", enabled=progress)
-    for name, act, scale in configs:
+    for name, act, scale, index in configs:
         config = dict(kind="plain", activation=act, init=name, scale=scale, depth=depth, width=width,
-                      batch=batch, seed=seed)
+                      batch=batch, seed=seed, seed_index=index)
 
         def compute() -> list[dict]:
-            rng = np.random.default_rng(seed)
-            x, y = _data(rng, batch, width)
-            model = nn.deep_mlp("plain", width, depth, act, init=name, init_scale=scale, dtype=np.float64, rng=rng)
+            data_rng, init_rng = seed_streams(seed, index)
+            x, y = _data(data_rng, batch, width)
+            model = nn.deep_mlp("plain", width, depth, act, init=name, init_scale=scale, dtype=np.float64,
+                                rng=init_rng)
             m = measure_deep_net(model, x, y)
             slope = fit_log10_slope(m["grad_h_norm"][1:])
             return [dict(**config, log10_gain_per_layer=None if slope is None else -slope,
@@ -410,22 +471,23 @@ def init(inits: Sequence[str] = ("standard", "lecun_normal", "xavier_normal", "h
 def depth(depths: Sequence[int] = (5, 10, 20, 50, 100, 200, 500, 1000),
           kinds: Sequence[str] = ("plain", "residual", "highway"), norms: Sequence[str] = ("none", "batch"),
           activation: str = "tanh", init: str = "standard", width: int = 20, batch: int = 32,
-          seed: int = 0, progress: bool = False, store: _Compute = _COMPUTE) -> list[dict]:
+          seed: int = 0, seeds: int | Sequence[int] = 1, progress: bool = False,
+          store: _Compute = _COMPUTE) -> list[dict]:
     """The headline ratio log10(||dL/dh_1|| / ||dL/dh_L||) against depth for each kind of net, with
     and without batch norm after each linear map. He et al. argue that batch norm alone keeps a
     plain net's gradient alive; the measurement says whether it does here."""
     runs = []
-    configs = [(k, n, d) for k in kinds for n in norms for d in depths]
-    bar = Progress(sum(d for _, _, d in configs), "depth", enabled=progress)
-    for kind, norm_name, d in configs:
+    configs = [(k, n, d, i) for k in kinds for n in norms for d in depths for i in seed_indices(seeds)]
+    bar = Progress(sum(d for _, _, d, _ in configs), "depth", enabled=progress)
+    for kind, norm_name, d, index in configs:
         config = dict(kind=kind, norm=norm_name, activation=activation, init=init, depth=d, width=width,
-                      batch=batch, seed=seed, gate_bias=GATE_BIAS if kind == "highway" else None)
+                      batch=batch, seed=seed, seed_index=index, gate_bias=GATE_BIAS if kind == "highway" else None)
 
         def compute() -> list[dict]:
-            rng = np.random.default_rng(seed)
-            x, y = _data(rng, batch, width)
+            data_rng, init_rng = seed_streams(seed, index)
+            x, y = _data(data_rng, batch, width)
             model = nn.deep_mlp(kind, width, d, activation, init=init,
-                                norm=None if norm_name == "none" else norm_name, dtype=np.float64, rng=rng)
+                                norm=None if norm_name == "none" else norm_name, dtype=np.float64, rng=init_rng)
             return [dict(**config, **measure_deep_net(model, x, y))]
         runs += store.runs("depth", config, compute)
         bar.update(d, f"{kind} {norm_name} depth {d}")
@@ -472,23 +534,23 @@ def measure_recurrent(cell: nn.Module, xs: np.ndarray, target: np.ndarray) -> di
 @experiment("recurrent")
 def recurrent(cells: Sequence[str] = CELLS, T: int = 300, gate_biases: Sequence[float] = (0.0, 2.0),
               input_size: int = 8, hidden: int = 32, batch: int = 16, seed: int = 0,
-              progress: bool = False, store: _Compute = _COMPUTE) -> list[dict]:
+              seeds: int | Sequence[int] = 1, progress: bool = False, store: _Compute = _COMPUTE) -> list[dict]:
     """A vanilla RNN against a GRU and an LSTM: the gradient norm ||dL/dh_t|| at each time step t
     with the loss on the last step. The gate biases are added to the LSTM forget gate's and the
     GRU update gate's bias: a positive bias makes the cell carry its state, which is what lets the
     gated cells keep the gradient."""
-    configs = [(c, b) for c in cells for b in (gate_biases if c != "rnn" else (0.0,))]
+    configs = [(c, b, i) for c in cells for b in (gate_biases if c != "rnn" else (0.0,)) for i in seed_indices(seeds)]
     runs = []
     bar = Progress(len(configs) * T, "recurrent", enabled=progress)
-    for cell_name, bias in configs:
+    for cell_name, bias, index in configs:
         config = dict(kind=cell_name, cell=cell_name, gate_bias=bias, activation="tanh", init="standard",
-                      T=T, width=hidden, input_size=input_size, batch=batch, seed=seed)
+                      T=T, width=hidden, input_size=input_size, batch=batch, seed=seed, seed_index=index)
 
         def compute() -> list[dict]:
-            rng = np.random.default_rng(seed)
-            xs = rng.normal(size=(T, batch, input_size))
-            target = rng.normal(size=(batch, hidden))
-            cell = _make_cell(cell_name, input_size, hidden, bias, rng)
+            data_rng, init_rng = seed_streams(seed, index)
+            xs = data_rng.normal(size=(T, batch, input_size))
+            target = data_rng.normal(size=(batch, hidden))
+            cell = _make_cell(cell_name, input_size, hidden, bias, init_rng)
             m = measure_recurrent(cell, xs, target)
             return [dict(**config, log10_slope=fit_log10_slope(m["grad_h_norm"][1:]), **m)]
         runs += store.runs("recurrent", config, compute)
@@ -500,15 +562,16 @@ def recurrent(cells: Sequence[str] = CELLS, T: int = 300, gate_biases: Sequence[
 @experiment("learning-speed")
 def learning_speed(kinds: Sequence[str] = ("plain", "residual"), width: int = 20, depth: int = 20,
                    activation: str = "tanh", init: str = "standard", batch: int = 32, steps: int = 100,
-                   lr: float = 0.01, seed: int = 0, progress: bool = False,
+                   lr: float = 0.01, seed: int = 0, seeds: int | Sequence[int] = 1, progress: bool = False,
                    store: _Compute = _COMPUTE) -> list[dict]:
     """During training, the size of each layer's weight update per step relative to the weight,
     ||dW_l|| / ||W_l||: in a plain net the early layers learn slowest."""
     runs = []
-    bar = Progress(len(kinds) * steps, "learning-speed", enabled=progress)
-    for kind in kinds:
+    indices = seed_indices(seeds)
+    bar = Progress(len(kinds) * len(indices) * steps, "learning-speed", enabled=progress)
+    for kind, index in ((k, i) for k in kinds for i in indices):
         config = dict(kind=kind, activation=activation, init=init, depth=depth, width=width, batch=batch,
-                      seed=seed, steps=steps, lr=lr, momentum=MOMENTUM)
+                      seed=seed, seed_index=index, steps=steps, lr=lr, momentum=MOMENTUM)
 
         def compute() -> list[dict]:
             return [_learning_speed_run(config, lambda: bar.update(1, kind))]
@@ -521,9 +584,9 @@ def learning_speed(kinds: Sequence[str] = ("plain", "residual"), width: int = 20
 
 def _learning_speed_run(config: dict, on_step: Callable[[], None]) -> dict:
     kind, width, depth, batch, steps, lr = (config[k] for k in ("kind", "width", "depth", "batch", "steps", "lr"))
-    rng = np.random.default_rng(config["seed"])
-    x, y = _data(rng, batch, width)
-    model = nn.deep_mlp(kind, width, depth, config["activation"], init=config["init"], dtype=np.float64, rng=rng)
+    data_rng, init_rng = seed_streams(config["seed"], config["seed_index"])
+    x, y = _data(data_rng, batch, width)
+    model = nn.deep_mlp(kind, width, depth, config["activation"], init=config["init"], dtype=np.float64, rng=init_rng)
     weights = [[p for n, p in block.named_parameters() if n.endswith("weight") and p.ndim == 2]
                for block in model.blocks]
     speed: list[list[float]] = []

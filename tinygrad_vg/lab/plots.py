@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["plot", "figure_files", "PLOTTERS", "CAPTIONS"]
+__all__ = ["plot", "figure_files", "PLOTTERS", "CAPTIONS", "plot_sweep"]
 
 DPI = 100
 # What each file shows, for the report's captions.
@@ -163,6 +163,27 @@ def _options_note(data: dict, keys: Sequence[str]) -> str:
     return ", ".join(f"{k}={opts[k]}" for k in keys if k in opts)
 
 
+def _band(ax: Any, x: Sequence[Any], run: dict, name: str, colour: str, log: bool = True) -> list[np.ndarray]:
+    """The seeds' min..max of run[name] as a shaded band (a run that collapse_seeds merged from
+    several seeds has NAME_min and NAME_max; a single-seed run has none, and gets none)."""
+    if run.get("n_seeds", 1) < 2 or name + "_min" not in run:
+        return []
+    low, high = run[name + "_min"], run[name + "_max"]
+    if log:
+        low, high = _positive(low), _positive(high)
+    else:
+        low = np.array([np.nan if v is None else v for v in low], dtype=np.float64)
+        high = np.array([np.nan if v is None else v for v in high], dtype=np.float64)
+    ax.fill_between(list(x), low, high, color=colour, alpha=0.18, lw=0)
+    return [low, high]   # for the axis limits
+
+
+def _seeds_note(data: dict) -> str:
+    """A title's last line when the runs were merged over several seeds."""
+    n = max((r.get("n_seeds", 1) for r in data["runs"]), default=1)
+    return f"\nlines: median of {n} seeds; bands: their min..max" if n > 1 else ""
+
+
 def _cycle_colour(i: int) -> str:
     return f"C{i % 10}"
 
@@ -248,8 +269,11 @@ def _seed_heatmaps(data: dict, phase: str, vrange: tuple[float, float, bool], ou
     first = runs[0]
     what = "at initialisation" if phase == "init" else f"after {first.get('steps', '?')} SGD steps"
     losses = ", ".join(f"{r['kind']} {r['loss']:.3g}" for r in runs if r.get("loss") is not None)
+    seeds = first.get("n_seeds", 1)
+    note = (f"\nthe maps: sample 0 of seed index {first['seed_index'][0]}; the losses: median of {seeds} seeds"
+            if seeds > 1 else "")
     fig.suptitle(f"{first.get('depth')}-layer, {first.get('width')}-unit {first.get('activation')} nets "
-                 f"({first.get('init')} init), {what}.  MSE loss: {losses}")
+                 f"({first.get('init')} init), {what}.  MSE loss: {losses}{note}")
     return _save(fig, out_dir, f"seed_figure_{phase}.png")
 
 
@@ -270,6 +294,7 @@ def plot_seed_figure(data: dict, out_dir: Path) -> list[Path]:
                 if run.get("log10_ratio_h") is not None else f"{kind}, {run.get('phase')}"
             ax.plot(range(len(norms)), norms, style, color=colour, marker=".",
                     label=label + _lost_points(run["grad_h_norm"]))
+            plotted += _band(ax, range(len(norms)), run, "grad_h_norm", colour)
             plotted.append(norms)
     _log_axis(ax, plotted)
     _integer_ticks(ax.xaxis)
@@ -277,10 +302,10 @@ def plot_seed_figure(data: dict, out_dir: Path) -> list[Path]:
     ax.set_ylabel("||dL/dh_l||  (whole batch)")
     first = runs[0]
     steps = next((r.get("steps") for r in runs if r.get("phase") == "trained"), None)
-    ax.set_title(f"||dL/dh_l|| per layer, {first.get('depth')}-layer {first.get('width')}-unit "
-                 f"{first.get('activation')} nets\nat init (solid) and after {steps} SGD steps (dashed)"
-                 if steps else f"||dL/dh_l|| per layer, {first.get('depth')}-layer {first.get('width')}-unit "
-                 f"{first.get('activation')} nets")
+    ax.set_title((f"||dL/dh_l|| per layer, {first.get('depth')}-layer {first.get('width')}-unit "
+                  f"{first.get('activation')} nets\nat init (solid) and after {steps} SGD steps (dashed)"
+                  if steps else f"||dL/dh_l|| per layer, {first.get('depth')}-layer {first.get('width')}-unit "
+                  f"{first.get('activation')} nets") + _seeds_note(data))
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
     paths.append(_save(fig, out_dir, "seed_figure_grad_norms.png"))
@@ -301,6 +326,7 @@ def plot_activations(data: dict, out_dir: Path) -> list[Path]:
         # markers and dashes as well as colours: relu and leaky_relu lie on top of each other
         ax.plot(range(len(norms)), norms, ["-", "--"][i % 2], color=_cycle_colour(i), marker=MARKERS[i % 10], ms=4,
                 label=label)
+        plotted += _band(ax, range(len(norms)), run, "grad_h_norm", _cycle_colour(i))
         plotted.append(norms)
         slope = run.get("theory_log10_slope")
         if slope is not None and np.isfinite(norms[-1]):
@@ -317,7 +343,7 @@ def plot_activations(data: dict, out_dir: Path) -> list[Path]:
     ax.set_ylabel("||dL/dh_l||")
     ax.set_title("||dL/dh_l|| per layer for each activation (log10 ratio h_1/h_L in the legend)\n"
                  + f"{data.get('options', {}).get('kind', 'plain')} nets, "
-                 + _options_note(data, ["init", "depth", "width", "seed"]))
+                 + _options_note(data, ["init", "depth", "width", "seed"]) + _seeds_note(data))
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     return [_save(fig, out_dir, "activations.png")]
@@ -341,6 +367,7 @@ def plot_init(data: dict, out_dir: Path) -> list[Path]:
             # dashes and markers too: lecun and xavier coincide when fan_in == fan_out
             ax.plot(range(len(norms)), norms, ["-", "--"][i % 2], color=_cycle_colour(i), marker=MARKERS[i % 10],
                     ms=3.5, label=label)
+            plotted += _band(ax, range(len(norms)), run, "grad_h_norm", _cycle_colour(i))
             plotted.append(norms)
         _log_axis(ax, plotted)
         _integer_ticks(ax.xaxis)
@@ -363,6 +390,7 @@ def plot_init(data: dict, out_dir: Path) -> list[Path]:
             measured = "n/a" if gain is None else f"{gain:+.3f}"
             ax.plot(layers, norms, "o", ms=3.5, color=colour,
                     label=f"s={run['scale']:g}: {measured} vs {predicted:+.3f}" + _lost_points(run["grad_h_norm"]))
+            plotted += _band(ax, layers, run, "grad_h_norm", colour)
             plotted.append(norms)
             if np.isfinite(norms[-1]):
                 line = norms[-1] * 10.0 ** (predicted * (last - layers))
@@ -378,7 +406,8 @@ def plot_init(data: dict, out_dir: Path) -> list[Path]:
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8, loc="upper right", title="log10 gain per layer: measured vs log10 s",
                   title_fontsize=8)
-    fig.suptitle("Initialisation and gradient flow (" + _options_note(data, ["depth", "width", "seed"]) + ")")
+    fig.suptitle("Initialisation and gradient flow (" + _options_note(data, ["depth", "width", "seed"])
+                 + ")" + _seeds_note(data))
     return [_save(fig, out_dir, "init.png")]
 
 
@@ -394,7 +423,8 @@ def _why_missing(run: dict) -> str:
 
 def plot_depth(data: dict, out_dir: Path) -> list[Path]:
     runs = data["runs"]
-    finite = [r["log10_ratio_h"] for r in runs if r.get("log10_ratio_h") is not None]
+    finite = [r[k] for r in runs for k in ("log10_ratio_h", "log10_ratio_h_min", "log10_ratio_h_max")
+              if r.get(k) is not None]
     lo = min(finite + [0.0])
     hi = max(finite + [0.0])
     pad = 0.08 * (hi - lo or 1.0)
@@ -412,6 +442,9 @@ def plot_depth(data: dict, out_dir: Path) -> list[Path]:
             style = NORM_STYLES.get(norm, "-.")
             ax.plot(depths, ratios, style, color=colour, marker="o", ms=4,
                     label=f"{kind}" + ("" if norm == "none" else f" + {norm} norm"))
+            if any(r.get("n_seeds", 1) > 1 for r in group):
+                _band(ax, depths, {"n_seeds": 2, "r_min": [r.get("log10_ratio_h_min") for r in group],
+                                   "r_max": [r.get("log10_ratio_h_max") for r in group]}, "r", colour, log=False)
             for r in group:
                 if r.get("log10_ratio_h") is None:
                     why = _why_missing(r)
@@ -432,7 +465,7 @@ def plot_depth(data: dict, out_dir: Path) -> list[Path]:
     ax.set_xlabel("depth L (number of blocks, log scale)")
     ax.set_ylabel("log10(||dL/dh_1|| / ||dL/dh_L||)  [decades]")
     ax.set_title("Gradient lost (<0) or gained (>0) from last to first block, by depth\n("
-                 + _options_note(data, ["activation", "init", "width", "seed"]) + ")")
+                 + _options_note(data, ["activation", "init", "width", "seed"]) + ")" + _seeds_note(data))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return [_save(fig, out_dir, "depth.png")]
@@ -454,6 +487,7 @@ def plot_recurrent(data: dict, out_dir: Path) -> list[Path]:
             label = f"{cell}" + ("" if cell == "rnn" else f", gate bias {run.get('gate_bias'):+g}") \
                 + (f" ({ratio:+.1f} dec)" if ratio is not None else "") + _lost_points(run["grad_h_norm"])
             ax.plot(range(len(norms)), norms, style, color=colour, lw=1.6, label=label)
+            plotted += _band(ax, range(len(norms)), run, "grad_h_norm", colour)
             plotted.append(norms)
     _log_axis(ax, plotted)
     _integer_ticks(ax.xaxis)
@@ -461,7 +495,7 @@ def plot_recurrent(data: dict, out_dir: Path) -> list[Path]:
     ax.set_ylabel("||dL/dh_t||")
     ax.set_title("||dL/dh_t|| through time: vanilla RNN vs GRU vs LSTM ("
                  + _options_note(data, ["T", "hidden", "seed"])
-                 + ")\ngate bias: added to the LSTM forget gate / GRU update gate bias")
+                 + ")\ngate bias: added to the LSTM forget gate / GRU update gate bias" + _seeds_note(data))
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
     return [_save(fig, out_dir, "recurrent.png")]
@@ -498,6 +532,7 @@ def plot_learning_speed(data: dict, out_dir: Path) -> list[Path]:
         mean = _positive(run["mean_update_ratio"])
         ax.plot(range(1, len(mean) + 1), mean, color=KIND_COLOURS.get(run["kind"], _cycle_colour(i)), marker=".",
                 label=run["kind"] + _lost_points(run["mean_update_ratio"]))
+        plotted += _band(ax, range(1, len(mean) + 1), run, "mean_update_ratio", KIND_COLOURS.get(run["kind"], _cycle_colour(i)))
         plotted.append(mean)
     _log_axis(ax, plotted)
     _integer_ticks(ax.xaxis)
@@ -507,8 +542,78 @@ def plot_learning_speed(data: dict, out_dir: Path) -> list[Path]:
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
     fig.suptitle("Learning speed per layer during training (SGD)\n("
-                 + _options_note(data, ["lr", "steps", "depth", "width", "activation", "init"]) + ")")
+                 + _options_note(data, ["lr", "steps", "depth", "width", "activation", "init"]) + ")" + _seeds_note(data))
     return [_save(fig, out_dir, "learning_speed.png")]
+
+
+# ----- sweeps ------------------------------------------------------------------------
+def plot_sweep(summaries: Sequence[dict], layout: dict, out_dir: str | Path) -> list[Path]:
+    """One PNG per statistic (sweep_STATISTIC.png): the statistic against layout["x"], a line per
+    layout["hue"] value (line styles for layout["extra"] fields), panels by layout["rows"] and
+    layout["cols"]; each line is the median over seeds, its band the seeds' min..max (both
+    computed in stats.describe, read here)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    x, hue, rows_key, cols_key = layout["x"], layout.get("hue"), layout.get("rows"), layout.get("cols")
+    row_values = _unique(summaries, rows_key) if rows_key else [None]
+    col_values = _unique(summaries, cols_key) if cols_key else [None]
+    hues = _unique(summaries, hue) if hue else [None]
+    extras = [tuple(e.get(k) for k in layout["extra"]) for e in summaries]
+    extra_values = list(dict.fromkeys(extras))
+    xs = _unique(summaries, x)
+    numeric_x = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs)
+    paths = []
+    for statistic in layout["statistics"]:
+        fig = _figure(max(3.2 * len(col_values) + 1.0, 6.4), 2.5 * len(row_values) + 1.5)
+        axes = fig.subplots(len(row_values), len(col_values), squeeze=False, sharex=True, sharey="row")
+        seeds = sorted({e["stats"].get(statistic, {}).get("n", 0) + e["stats"].get(statistic, {}).get("missing", 0)
+                        for e in summaries})
+        for r, row_value in enumerate(row_values):
+            for c, col_value in enumerate(col_values):
+                ax = axes[r][c]
+                ax.axhline(0.0, color="grey", lw=0.6)
+                for h, hue_value in enumerate(hues):
+                    colour = KIND_COLOURS.get(hue_value, CELL_COLOURS.get(hue_value, _cycle_colour(h)))
+                    for k, extra in enumerate(extra_values):
+                        line = [e for e, ex in zip(summaries, extras)
+                                if (not rows_key or e.get(rows_key) == row_value)
+                                and (not cols_key or e.get(cols_key) == col_value)
+                                and (not hue or e.get(hue) == hue_value) and ex == extra
+                                and e["stats"].get(statistic, {}).get("median") is not None]
+                        if not line:
+                            continue
+                        line.sort(key=lambda e: e[x] if numeric_x else xs.index(e[x]))
+                        where = [e[x] if numeric_x else xs.index(e[x]) for e in line]
+                        stats = [e["stats"][statistic] for e in line]
+                        label = ", ".join(str(v) for v in ((hue_value,) if hue else ()) + extra if v is not None)
+                        ax.plot(where, [s["median"] for s in stats], BIAS_STYLES[k % len(BIAS_STYLES)],
+                                color=colour, marker="o", ms=3, lw=1.4,
+                                label=(label or statistic) if (r, c) == (0, 0) else None)
+                        ax.fill_between(where, [s["min"] for s in stats], [s["max"] for s in stats],
+                                        color=colour, alpha=0.18, lw=0)
+                title = ", ".join(f"{v}" for v in (row_value, col_value) if v is not None)
+                if title:
+                    ax.set_title(title, fontsize=9)
+                if numeric_x and len(xs) > 1 and min(xs) > 0 and max(xs) / min(xs) >= 20:
+                    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+                    ax.set_xscale("log")
+                    ax.xaxis.set_major_locator(FixedLocator(sorted(xs)))   # the values swept
+                    ax.xaxis.set_major_formatter(ScalarFormatter())
+                    ax.xaxis.set_minor_locator(NullLocator())
+                if not numeric_x:
+                    ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=30, fontsize=8)
+                ax.grid(True, which="major", alpha=0.3)
+                if r == len(row_values) - 1:
+                    ax.set_xlabel(x)
+                if c == 0:
+                    ax.set_ylabel(statistic + (" [decades]" if statistic.startswith("log10") else ""), fontsize=8)
+        seed_text = "/".join(str(n) for n in seeds)
+        fig.suptitle(f"{statistic} against {x}\nline: median over {seed_text} seeds; band: min..max over the seeds",
+                     fontsize=10)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6) or 1, fontsize=8)
+        paths.append(_save(fig, out, f"sweep_{statistic}.png"))
+    return paths
 
 
 PLOTTERS: dict[str, Callable[[dict, Path], list[Path]]] = {
@@ -540,4 +645,7 @@ def plot(data: dict, out_dir: str | Path) -> list[Path]:
         raise ValueError(f"experiment {name!r} has no runs to plot")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return PLOTTERS[name](data, out)
+    from .stats import collapse_seeds
+    # several seeds per configuration: each line is their median, its band their min..max
+    # (heatmaps show the first seed's input)
+    return PLOTTERS[name]({**data, "runs": collapse_seeds(data["runs"])}, out)

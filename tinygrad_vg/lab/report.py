@@ -110,6 +110,9 @@ def summary_rows(data: dict) -> tuple[list[str], list[list[str]]]:
     init/scale/norm/gate_bias/depth/T/width/seed), then log10_ratio_h, the deep linear net's
     measured and predicted log10 gain per layer where present, and the loss where present."""
     runs = data.get("runs") or []
+    summaries = data.get("summaries") or []
+    if any(len(e.get("seeds") or []) > 1 for e in summaries):
+        return _seed_summary_rows(summaries)
     present = [f for f in CONFIG_FIELDS if any(f in r for r in runs)]
     if "cell" in present and "kind" in present and all(r.get("kind") == r.get("cell") for r in runs):
         present.remove("kind")   # the recurrent runs repeat the cell name as kind
@@ -128,6 +131,21 @@ def summary_rows(data: dict) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def _seed_summary_rows(summaries: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
+    """One row per configuration run with several seeds: its fields, then `mean +- sd (n)` of
+    each statistic over the seeds (stats.summarise computed them)."""
+    from .stats import mean_sd_text
+    present = [f for f in CONFIG_FIELDS if f != "seed" and any(f in e for e in summaries)]
+    if "cell" in present and "kind" in present and all(e.get("kind") == e.get("cell") for e in summaries):
+        present.remove("kind")
+    statistics = [f for f, _ in MEASURE_FIELDS if any(f in e.get("stats", {}) for e in summaries)]
+    headers = present + [f"{dict(MEASURE_FIELDS)[f]} mean +- sd (n)" for f in statistics]
+    rows = [[_format_value(f, e.get(f)) for f in present] + [mean_sd_text(e["stats"].get(f, {}), signed=f.startswith("log10"))
+                                                               for f in statistics]
+            for e in summaries]
+    return headers, rows
+
+
 def _looks_numeric(cell: str) -> bool:
     try:
         float(cell)
@@ -138,7 +156,8 @@ def _looks_numeric(cell: str) -> bool:
 
 def _numeric_column(cells: Sequence[str]) -> bool:
     """Right-align a column whose cells are numbers (or the placeholders for a missing one)."""
-    return bool(cells) and all(_looks_numeric(c) or c in ("-", "", "underflow", "n/a") for c in cells)
+    return bool(cells) and all(_looks_numeric(c) or c in ("-", "", "underflow", "n/a") or " +- " in c
+                               for c in cells)
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -290,13 +309,20 @@ CONCLUSIONS: dict[str, Callable[[list[dict]], str]] = {
 
 def conclusion(data: dict) -> str | None:
     """What an experiment's numbers say, in one sentence (None for an unknown experiment or no
-    runs). Computed here, from the runs, so it changes when the numbers do."""
+    runs). Computed here, from the runs, so it changes when the numbers do; with several seeds
+    per configuration, from each configuration's median over them."""
     runs = data.get("runs") or []
     conclude = CONCLUSIONS.get(data.get("experiment"))
     if not conclude or not runs:
         return None
     try:
-        return conclude(runs)
+        from .stats import collapse_seeds
+        merged = collapse_seeds(runs)
+        seeds = max(r["n_seeds"] for r in merged)
+        if seeds == 1:
+            return conclude(runs)
+        # several seeds: the sentence reads each configuration's median over them
+        return conclude(merged) + f" (Medians over {seeds} seeds; the table gives mean +- sd.)"
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:   # runs without the fields
         return f"No conclusion: the runs lack what it is computed from ({type(e).__name__}: {e})."
 
@@ -413,13 +439,28 @@ def _option_text(value: Any) -> str:
     return str(value)
 
 
+def _provenance_text(data: dict) -> str:
+    """', tinygrad_vg 0.1.0 (commit abc1234), compiled kernels, numpy 2.1, 3.2 s on CPU' from the
+    result's provenance, '' for a result written before results carried one."""
+    p = data.get("provenance")
+    if not isinstance(p, dict):
+        return ""
+    git = p.get("git") if isinstance(p.get("git"), dict) else None
+    commit = f" (commit {str(git.get('commit'))[:10]}{', modified' if git.get('dirty') else ''})" if git else ""
+    machine = p.get("machine") if isinstance(p.get("machine"), dict) else {}
+    wall = p.get("wall_time_s")
+    took = f", {wall:.1f} s" if isinstance(wall, (int, float)) else ""
+    return html.escape(f"; tinygrad_vg {p.get('version')}{commit}, {p.get('kernel_backend')} kernels, numpy "
+                       f"{p.get('numpy')}{took} on {machine.get('cpu', '?')}, {p.get('finished_utc', '')}")
+
+
 def _section(path: Path, data: dict, figures: list[tuple[str, bytes]], note: str | None) -> str:
     from .plots import CAPTIONS  # no matplotlib: plots.py imports it inside its functions
 
     name = data["experiment"]
     anchor = html.escape(path.stem)
     parts = [f'<section id="{anchor}">', f"<h2>{html.escape(name)}</h2>",
-             f'<p class="meta">from {html.escape(path.name)}, {len(data["runs"])} runs</p>']
+             f'<p class="meta">from {html.escape(path.name)}, {len(data["runs"])} runs{_provenance_text(data)}</p>']
     description = _description(name)
     if description:
         parts.append(f"<p>{html.escape(description)}</p>")
