@@ -20,6 +20,10 @@ SMALL = {
     "depth": dict(depths=[2, 6], kinds=["plain", "residual"], norms=["none", "batch"], width=6, batch=4),
     "recurrent": dict(T=12, hidden=5, input_size=3, batch=2, gate_biases=[0.0, 2.0]),
     "learning-speed": dict(kinds=["plain", "residual"], width=5, depth=4, batch=4, steps=4),
+    "arch-seed-figure": dict(variants=["plain", "dense", "plain+wn"], width=5, depth=4, batch=4, steps=2),
+    "arch-depth": dict(depths=[2, 5], variants=["plain", "residual+maxout"], width=5, batch=4),
+    "narx": dict(delays=[1, 2], narx_inits=["fan_in"], cells=["lstm"], gate_biases=[0.0], T=12, hidden=4,
+                 input_size=3, batch=2),
 }
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

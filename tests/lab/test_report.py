@@ -18,6 +18,10 @@ SMALL = {
     "recurrent": dict(T=10, hidden=4, input_size=3, batch=2, gate_biases=[0.0, 2.0]),
     "activations": dict(activations=["sigmoid", "tanh", "relu"], width=5, depth=4, batch=4),
     "learning-speed": dict(kinds=["plain", "residual"], width=5, depth=4, batch=4, steps=3),
+    "arch-seed-figure": dict(variants=["plain", "dense", "plain+wn"], width=5, depth=4, batch=4, steps=2),
+    "arch-depth": dict(depths=[2, 5], variants=["plain", "residual+maxout"], width=5, batch=4),
+    "narx": dict(delays=[1, 2], narx_inits=["fan_in"], cells=["lstm"], gate_biases=[0.0], T=12, hidden=4,
+                 input_size=3, batch=2),
 }
 
 
@@ -107,7 +111,7 @@ def test_report_is_self_contained_with_every_figure(results, tmp_path):
     page = page_path.read_text(encoding="utf-8")
 
     uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(uris) == len(pngs) == 3 + 1 + 1 + 1 + 1 + 1
+    assert len(uris) == len(pngs) == 3 + 1 + 1 + 1 + 1 + 1 + 3   # + arch-seed-figure, arch-depth, narx
     assert sorted(base64.b64decode(u) for u in uris) == sorted(pngs.values())
     # nothing external: no links, scripts, stylesheets or images from anywhere else
     assert not re.search(r"https?:", page)

@@ -259,7 +259,7 @@ def arch_seed_figure(variants: Sequence[str] = ("plain", "residual", "dense", "p
                      init: str = "standard", batch: int = 32, steps: int = 200, lr: float = 0.01, seed: int = 0,
                      seeds: int | Sequence[int] = 1, progress: bool = False, store: Any = _COMPUTE) -> list[dict]:
     """The seed's picture for the other architectures: the 20-layer, 20-unit net on random 20-d
-    data as each variant, ||dL/dh_l|| per block at initialisation and after `steps` steps of SGD
+    data as each variant, ||dL/dh_l|| per block at initialisation and after a number of steps of SGD
     (momentum 0.9) on the mean squared error, with the loss curve. Within a seed index every
     variant sees the same data."""
     runs = []
@@ -362,13 +362,13 @@ def narx(delays: Sequence[int] = (1, 2, 4, 8), narx_inits: Sequence[str] = ("tor
          cells: Sequence[str] = ("lstm",), gate_biases: Sequence[float] = (0.0, 2.0), T: int = 1000,
          input_size: int = 8, hidden: int = 32, batch: int = 16, seed: int = 0, seeds: int | Sequence[int] = 1,
          progress: bool = False, store: Any = _COMPUTE) -> list[dict]:
-    """NARX nets (h_t = tanh(W_ih x_t + b_ih + sum_{d<=D} U_d h_{t-d} + b_hh)) with each delay D
+    """NARX nets (h_t = tanh(W_ih x_t + b_ih + sum over d = 1..D of U_d h_(t-d) + b_hh)) with each delay D
     and recurrent init, against the gated cells: ||dL/dh_t|| at every step with the loss on
     the last one. Lin et al. 1996: the delays shorten the gradient's path from step T back to
     step t to about (T - t)/D Jacobian factors. Each NARX run reports log10_slope (decades of
-    ||dL/dh_t|| per step, fitted over t = 1 .. T) and prediction = {"log10_slope": the D = 1
-    net's slope / D}, the path-length prediction (when D = 1 is among the delays; a dict, so
-    that the lab's summaries over seeds do not take it for part of the configuration). With the torch
+    ||dL/dh_t|| per step, fitted over t = 1 .. T) and, as its prediction, the D = 1 net's slope
+    divided by D: the path-length prediction (when D = 1 is among the delays; kept as a
+    mapping, so that the lab's summaries over seeds do not take it for part of the configuration). With the torch
     init the D matrices together also feed D times the variance into each step; the fan_in
     init keeps that fixed, which isolates the path length. NARX with D = 1 is the vanilla
     RNN: the same equations and, from the same seed, the same initial weights as an RNNCell

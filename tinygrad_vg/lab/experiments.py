@@ -41,6 +41,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import kernels, nn, optim
+from . import architectures as _architectures
 from ..io import atomic_write
 from ..tensor import Tensor
 from .probes import Probe, fit_log10_slope, layer_summary, log10_ratio, norm
@@ -290,7 +291,9 @@ def _deep_net_cost(depth: int, width: int, batch: int, kind: str = "plain", pass
                    kept_per_layer: int = 0) -> tuple[float, float]:
     """(bytes, seconds) of one deep net: its parameters with their gradients and momentum,
     the activations and gradients saved and probed per block, Python objects per block;
-    `passes` forward/backward passes."""
+    `passes` forward/backward passes. A dense net's blocks grow with depth: architectures.py."""
+    if kind == "dense":
+        return _architectures.variant_cost("dense", depth, width, batch, growth=width, passes=passes)
     linears = 2 if kind == "highway" else 1
     params = linears * (width * width + width) + 4 * width
     per_block = FLOAT * (3 * params + 4 * linears * batch * width) + 3 * NODE_BYTES + kept_per_layer
@@ -313,6 +316,8 @@ def estimate_cost(name: str, options: dict[str, Any]) -> tuple[float, float]:
     run one after another; time is their sum, times the number of seeds. Rough on purpose (within a few times): it is
     there to refuse sizes that cannot fit, with numbers, before any work starts."""
     o = validate_options(name, options)
+    if name in _architectures.ARCH_EXPERIMENTS:
+        return _architectures.estimate_arch_cost(name, options)
     costs: list[tuple[float, float]] = []
     if name in ("seed-figure", "learning-speed"):
         # seed-figure keeps sample 0's activations and gradients per layer (Python floats);
@@ -609,3 +614,8 @@ def _learning_speed_run(config: dict, on_step: Callable[[], None]) -> dict:
     m = measure_deep_net(model, x, y)
     mean_speed = np.mean(np.asarray(speed), axis=0).tolist()
     return dict(**config, loss_curve=losses, update_ratio=speed, mean_update_ratio=mean_speed, **m)
+
+
+# The seeds' other architectures (dense nets, weight norm, Maxout, NARX): lab/architectures.py.
+EXPERIMENTS.update(_architectures.ARCH_EXPERIMENTS)
+OPTIONS.update({name: Option(*spec) for name, spec in _architectures.ARCH_OPTIONS.items()})

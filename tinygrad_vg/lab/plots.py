@@ -24,6 +24,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .plots_arch import ARCH_CAPTIONS, ARCH_PLOTTERS
+
 __all__ = ["plot", "figure_files", "PLOTTERS", "CAPTIONS", "plot_sweep"]
 
 DPI = 100
@@ -623,7 +625,9 @@ PLOTTERS: dict[str, Callable[[dict, Path], list[Path]]] = {
     "depth": plot_depth,
     "recurrent": plot_recurrent,
     "learning-speed": plot_learning_speed,
+    **ARCH_PLOTTERS,
 }
+CAPTIONS.update(ARCH_CAPTIONS)
 
 
 def figure_files(data: dict) -> list[str]:

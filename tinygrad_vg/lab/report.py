@@ -36,11 +36,12 @@ __all__ = ["write_report", "summary_rows", "format_table", "conclusion", "read_r
            "NoResults", "CONFIG_FIELDS"]
 
 # Configuration columns, in this order, when any run has them.
-CONFIG_FIELDS = ("kind", "cell", "phase", "activation", "init", "scale", "norm", "gate_bias", "depth", "T",
+CONFIG_FIELDS = ("kind", "variant", "delay", "narx_init", "cell", "phase", "activation", "init", "scale", "norm", "gate_bias", "depth", "T",
                  "width", "seed")
 # Measurement columns: (field, header).
 MEASURE_FIELDS = (("log10_ratio_h", "log10_ratio_h"), ("log10_gain_per_layer", "gain_per_layer"),
-                  ("predicted_log10_gain_per_layer", "predicted_gain"), ("loss", "loss"))
+                  ("predicted_log10_gain_per_layer", "predicted_gain"), ("loss", "loss"),
+                  ("log10_slope", "log10_slope"))
 
 INTRO = (
     "Each experiment below runs seeded networks, records for every layer (or time step) l the gradient "
@@ -301,9 +302,35 @@ def _conclude_learning_speed(runs: list[dict]) -> str:
     return text[0].upper() + text[1:]
 
 
+def _conclude_arch_seed_figure(runs: list[dict]) -> str:
+    parts = []
+    for variant in dict.fromkeys(r.get("variant") for r in runs):
+        phases = [f"{_change(_ratio(r))} " + ("at initialisation" if r.get("phase") == "init"
+                                              else f"after {r.get('steps')} SGD steps")
+                  for r in runs if r.get("variant") == variant]
+        parts.append(f"the {variant} net's gradient {_listing(phases)}")
+    return f"Between the last and the first of {runs[0].get('depth')} blocks, {_listing(parts)}."
+
+
+def _conclude_arch_depth(runs: list[dict]) -> str:
+    deepest = max(r["depth"] for r in runs if _is_number(r.get("depth")))
+    parts = [f"the {r.get('variant')} net's gradient {_change(_ratio(r))}" for r in runs if r.get("depth") == deepest]
+    return f"At depth {deepest}, between the last and the first block, {_listing(parts)}."
+
+
+def _conclude_narx(runs: list[dict]) -> str:
+    def name(r: dict) -> str:
+        if r.get("cell") == "narx":
+            return f"the NARX net with D = {r.get('delay')} ({r.get('narx_init')} init)"
+        return f"the {str(r.get('cell')).upper()} (forget bias {r.get('gate_bias')})"
+    parts = [f"{name(r)} {_change(_ratio(r))}" for r in runs]
+    return f"Over {runs[0].get('T')} steps, from the last step back to the first, {_listing(parts)}."
+
+
 CONCLUSIONS: dict[str, Callable[[list[dict]], str]] = {
     "seed-figure": _conclude_seed_figure, "activations": _conclude_activations, "init": _conclude_init,
     "depth": _conclude_depth, "recurrent": _conclude_recurrent, "learning-speed": _conclude_learning_speed,
+    "arch-seed-figure": _conclude_arch_seed_figure, "arch-depth": _conclude_arch_depth, "narx": _conclude_narx,
 }
 
 
