@@ -2,6 +2,8 @@
 from . import init
 from .. import functional
 from .activation import ACTIVATIONS, ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh, make_activation
+from .conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv1d, Conv2d, MaxPool2d
+from .convnet import CONV_KINDS, SHORTCUTS, BasicBlock, ConvNet, Shortcut, conv_net, resnet_depths
 from .deep import KINDS, DeepMLP, HighwayBlock, PlainBlock, ResidualBlock, deep_mlp
 from .linear import BatchNorm1d, LayerNorm, Linear
 from .module import Module, ModuleList, Parameter, Sequential
@@ -12,4 +14,6 @@ __all__ = [
     "Softplus", "Tanh", "make_activation", "KINDS", "DeepMLP", "HighwayBlock", "PlainBlock",
     "ResidualBlock", "deep_mlp", "BatchNorm1d", "LayerNorm", "Linear", "Module", "ModuleList",
     "Parameter", "Sequential", "RNNCell", "GRUCell", "LSTMCell", "RNN", "GRU", "LSTM",
+    "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm2d", "Conv1d", "Conv2d", "MaxPool2d",
+    "CONV_KINDS", "SHORTCUTS", "BasicBlock", "ConvNet", "Shortcut", "conv_net", "resnet_depths",
 ]
