@@ -18,7 +18,6 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.stdint cimport int64_t
-from libc.string cimport memcpy
 from _arrays cimport _contiguous
 from _blas cimport floating, row_major_gemm
 
@@ -69,7 +68,7 @@ cdef extern from "conv_loops.h" nogil:
 
 cdef struct Geometry:
     Py_ssize_t n, c, h, w, oc, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, groups
-    Py_ssize_t l, k, k_group, oc_group   # L = OH OW, K = C KH KW, K / G, OC / G
+    Py_ssize_t ohw, k, k_group, oc_group   # OH OW, K = C KH KW, K / G, OC / G
     bint direct                          # 1x1, stride 1, no padding: the image is its column matrix
 
 
@@ -83,7 +82,7 @@ cdef Geometry _geometry(tuple xs, tuple ws, tuple params, tuple out):
     g.dh, g.dw = dilation
     g.oh, g.ow = out
     g.groups = groups
-    g.l = g.oh * g.ow
+    g.ohw = g.oh * g.ow
     g.k = g.c * g.kh * g.kw
     g.k_group = g.k // g.groups
     g.oc_group = g.oc // g.groups
@@ -117,15 +116,15 @@ cdef void _forward(const floating *x, const floating *w, const floating *b, floa
         else:
             _im2col(x + n * g.c * g.h * g.w, g, cols)
             src = cols
-        yn = y + n * g.oc * g.l
+        yn = y + n * g.oc * g.ohw
         for grp in range(g.groups):
-            row_major_gemm(False, False, g.oc_group, g.l, g.k_group, w + grp * g.oc_group * g.k_group, g.k_group,
-                           src + grp * g.k_group * g.l, g.l, <floating> 0, yn + grp * g.oc_group * g.l, g.l)
+            row_major_gemm(False, False, g.oc_group, g.ohw, g.k_group, w + grp * g.oc_group * g.k_group, g.k_group,
+                           src + grp * g.k_group * g.ohw, g.ohw, <floating> 0, yn + grp * g.oc_group * g.ohw, g.ohw)
         if b != NULL:
             if floating is float:
-                tg_bias_add_f(yn, b, g.oc, g.l)
+                tg_bias_add_f(yn, b, g.oc, g.ohw)
             else:
-                tg_bias_add_d(yn, b, g.oc, g.l)
+                tg_bias_add_d(yn, b, g.oc, g.ohw)
 
 
 cdef void _backward(const floating *go, const floating *x, const floating *w, floating *cols, floating *gcols,
@@ -136,7 +135,7 @@ cdef void _backward(const floating *go, const floating *x, const floating *w, fl
     cdef const floating *gon
     cdef floating *gxn
     for n in range(g.n):
-        gon = go + n * g.oc * g.l
+        gon = go + n * g.oc * g.ohw
         if gw != NULL:
             if g.direct:
                 src = x + n * g.c * g.h * g.w
@@ -144,16 +143,16 @@ cdef void _backward(const floating *go, const floating *x, const floating *w, fl
                 _im2col(x + n * g.c * g.h * g.w, g, cols)
                 src = cols
             for grp in range(g.groups):
-                row_major_gemm(False, True, g.oc_group, g.k_group, g.l, gon + grp * g.oc_group * g.l, g.l,
-                               src + grp * g.k_group * g.l, g.l, <floating> (0 if n == 0 else 1),
+                row_major_gemm(False, True, g.oc_group, g.k_group, g.ohw, gon + grp * g.oc_group * g.ohw, g.ohw,
+                               src + grp * g.k_group * g.ohw, g.ohw, <floating> (0 if n == 0 else 1),
                                gw + grp * g.oc_group * g.k_group, g.k_group)
         if gx != NULL:
             gxn = gx + n * g.c * g.h * g.w
             for grp in range(g.groups):
                 # direct: the columns are grad_x[n] itself, written at once
-                row_major_gemm(True, False, g.k_group, g.l, g.oc_group, w + grp * g.oc_group * g.k_group,
-                               g.k_group, gon + grp * g.oc_group * g.l, g.l, <floating> 0,
-                               (gxn if g.direct else gcols) + grp * g.k_group * g.l, g.l)
+                row_major_gemm(True, False, g.k_group, g.ohw, g.oc_group, w + grp * g.oc_group * g.k_group,
+                               g.k_group, gon + grp * g.oc_group * g.ohw, g.ohw, <floating> 0,
+                               (gxn if g.direct else gcols) + grp * g.k_group * g.ohw, g.ohw)
             if not g.direct:
                 _col2im(gcols, g, gxn)
 
@@ -169,7 +168,7 @@ cdef object _conv_forward(x, weight, bias, tuple params, tuple out):
         bias = _contiguous(bias, "C")
     cdef Geometry g = _geometry(x.shape, weight.shape, params, out)
     y = np.empty((g.n, g.oc, g.oh, g.ow), dtype=x.dtype)
-    cols = None if g.direct else np.empty((g.k, g.l), dtype=x.dtype)
+    cols = None if g.direct else np.empty((g.k, g.ohw), dtype=x.dtype)
     cdef void *px = _data(x)
     cdef void *pw = _data(weight)
     cdef void *pb = _data(bias)
@@ -190,8 +189,8 @@ cdef tuple _conv_backward(grad_out, x, weight, tuple params, tuple out, bint nee
     grad_x = np.zeros(x.shape, dtype=x.dtype) if need_x else None
     grad_w = np.empty(weight.shape, dtype=x.dtype) if need_w else None
     grad_b = grad_out.sum(axis=(0, 2, 3)) if need_b else None   # as the twin: numpy's sum
-    cols = np.empty((g.k, g.l), dtype=x.dtype) if need_w and not g.direct else None
-    gcols = np.empty((g.k, g.l), dtype=x.dtype) if need_x and not g.direct else None
+    cols = np.empty((g.k, g.ohw), dtype=x.dtype) if need_w and not g.direct else None
+    gcols = np.empty((g.k, g.ohw), dtype=x.dtype) if need_x and not g.direct else None
     cdef void *pg = _data(grad_out)
     cdef void *px = _data(x)
     cdef void *pw = _data(weight)
@@ -281,16 +280,16 @@ def max_pool2d_backward(grad_out, indices, input_shape, kernel_size, stride, pad
     grad_out, indices = _contiguous(grad_out, "C"), _contiguous(indices, "C")
     grad_x = np.zeros(input_shape, dtype=grad_out.dtype)
     cdef Py_ssize_t nc = input_shape[0] * input_shape[1], hw = input_shape[2] * input_shape[3]
-    cdef Py_ssize_t l = grad_out.shape[2] * grad_out.shape[3]
+    cdef Py_ssize_t outputs = grad_out.shape[2] * grad_out.shape[3]
     cdef void *pg = _data(grad_out)
     cdef void *pgx = _data(grad_x)
     cdef int64_t *pi = <int64_t *> _data(indices)
     if grad_out.dtype == np.float32:
         with nogil:
-            tg_max_pool_backward_f(<float *> pg, pi, nc, hw, l, <float *> pgx)
+            tg_max_pool_backward_f(<float *> pg, pi, nc, hw, outputs, <float *> pgx)
     else:
         with nogil:
-            tg_max_pool_backward_d(<double *> pg, pi, nc, hw, l, <double *> pgx)
+            tg_max_pool_backward_d(<double *> pg, pi, nc, hw, outputs, <double *> pgx)
     return grad_x
 
 
