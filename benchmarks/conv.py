@@ -181,6 +181,9 @@ def main() -> None:
     from tinygrad_vg import kernels
 
     torch.set_num_threads(1)
+    # the compiled kernels load scipy's BLAS on first use: load it now, so that the limit below
+    # applies to it (threadpoolctl limits the pools loaded when it is entered)
+    kernels.conv2d_forward, kernels.matmul
     workloads = {"W-conv": (conv_steps, 1.5), "W-resnet": (resnet_steps, 2.0)}
     results = []
     with threadpool_limits(limits=1):
