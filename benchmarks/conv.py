@@ -123,7 +123,6 @@ def torch_resnet20(torch):
 
 
 def resnet_steps(torch):
-    import tinygrad_vg as tg
     from tinygrad_vg import functional as F
     from tinygrad_vg import nn, optim
 
