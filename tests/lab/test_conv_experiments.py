@@ -9,8 +9,8 @@ from tinygrad_vg import nn
 from tinygrad_vg.lab import conv_experiments as ce
 from tinygrad_vg.lab.experiments import ResultStore
 
-TINY = dict(kinds=("plain", "residual"), depths=(8, 14), width=1, image_size=8, classes=3, train_size=48, batch=16,
-            steps=4, lr=0.05, seeds=(0, 1), probe_batch=16)
+TINY = dict(kinds=("plain", "residual"), depths=(8, 14), width=1, image_size=4, classes=3, train_size=24, batch=8,
+            steps=4, lr=0.05, seeds=(0, 1), probe_batch=8)
 
 
 def test_synthetic_images_are_balanced_seeded_and_class_dependent():
@@ -86,3 +86,12 @@ def test_conv_depth_bad_options(bad, message):
 def test_run_conv_depth_rejects_unknown_options():
     with pytest.raises(ValueError, match=r"conv-depth: unknown option\(s\) depht; accepted: kinds, depths"):
         ce.run_conv_depth(depht=20)
+
+
+def test_a_small_residual_conv_net_learns_the_synthetic_images():
+    x, y = ce.synthetic_images(64, classes=2, size=8, noise=0.3, seed=3)
+    model = nn.conv_net("residual", 8, num_classes=2, rng=3)
+    before = ce.measure_conv_net(model, x, y)["loss"]
+    ce.train_conv_net(model, x, y, steps=30, batch=32, lr=0.05, rng=np.random.default_rng(3))
+    after = ce.measure_conv_net(model, x, y)["loss"]
+    assert after < 0.5 * before, (before, after)
