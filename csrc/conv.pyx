@@ -7,9 +7,10 @@ Design: a convolution does milliseconds of work per call, so unlike the per-laye
 families there is no C-level fast-path test: every call runs kernels/_checks.py's conv
 section (the twin's own checks, so both raise the same errors; some 10 us), then copies
 anything not C-contiguous and aligned. Per image, im2col (csrc/conv_loops.h) writes the
-(C KH KW, OH OW) column matrix into one reused buffer and one gemm per group
-(csrc/_blas.pxd's row_major_gemm) makes that image's output; a 1x1 kernel with stride 1
-and no padding needs no columns (the image is its own column matrix). Backward
+(C KH KW, OH OW) column matrix into one reused buffer, the columns of B images side by
+side (B: CHUNK_ELEMENTS below), and one gemm per group (csrc/_blas.pxd's row_major_gemm)
+makes their outputs; a 1x1 kernel with stride 1 and no padding needs no columns (the image
+is its own column matrix). Backward
 recomputes the columns instead of keeping them (they are KH KW times the input):
 grad_W accumulates grad_y[n] cols[n]^T over the images (beta = 1 after the first),
 grad_cols = W^T grad_y[n] goes back through col2im. The GIL is released around the loops.
@@ -28,16 +29,18 @@ cnp.import_array()
 cdef extern from "conv_loops.h" nogil:
     void tg_im2col_f(const float *x, Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t kh, Py_ssize_t kw,
                      Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
-                     Py_ssize_t oh, Py_ssize_t ow, float *cols)
+                     Py_ssize_t oh, Py_ssize_t ow, float *cols, Py_ssize_t ld)
     void tg_im2col_d(const double *x, Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t kh, Py_ssize_t kw,
                      Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
-                     Py_ssize_t oh, Py_ssize_t ow, double *cols)
+                     Py_ssize_t oh, Py_ssize_t ow, double *cols, Py_ssize_t ld)
     void tg_col2im_f(const float *cols, Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t kh, Py_ssize_t kw,
                      Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
-                     Py_ssize_t oh, Py_ssize_t ow, float *x)
+                     Py_ssize_t oh, Py_ssize_t ow, float *x, Py_ssize_t ld)
     void tg_col2im_d(const double *cols, Py_ssize_t c, Py_ssize_t h, Py_ssize_t w, Py_ssize_t kh, Py_ssize_t kw,
                      Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
-                     Py_ssize_t oh, Py_ssize_t ow, double *x)
+                     Py_ssize_t oh, Py_ssize_t ow, double *x, Py_ssize_t ld)
+    void tg_interleave_f(float *img, float *wide, Py_ssize_t b, Py_ssize_t oc, Py_ssize_t l, int to_wide)
+    void tg_interleave_d(double *img, double *wide, Py_ssize_t b, Py_ssize_t oc, Py_ssize_t l, int to_wide)
     void tg_bias_add_f(float *y, const float *b, Py_ssize_t oc, Py_ssize_t l)
     void tg_bias_add_d(double *y, const double *b, Py_ssize_t oc, Py_ssize_t l)
     void tg_max_pool_f(const float *x, Py_ssize_t nc, Py_ssize_t h, Py_ssize_t w, Py_ssize_t kh, Py_ssize_t kw,
@@ -66,10 +69,17 @@ cdef extern from "conv_loops.h" nogil:
 
 # ---------------------------------------------------------------- sizes of one convolution
 
+# Images per gemm: as many as keep the column matrix (C KH KW, B OH OW) under this many
+# elements (2 MiB of float32), at least one. Small feature maps (a CIFAR net's 8 x 8 stage)
+# then make one wide gemm instead of many thin ones; big ones stay one image at a time.
+CHUNK_ELEMENTS = 1 << 19
+
+
 cdef struct Geometry:
     Py_ssize_t n, c, h, w, oc, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, groups
     Py_ssize_t ohw, k, k_group, oc_group   # OH OW, K = C KH KW, K / G, OC / G
-    bint direct                          # 1x1, stride 1, no padding: the image is its column matrix
+    Py_ssize_t chunk                       # images per gemm (B)
+    bint direct                            # 1x1, stride 1, no padding: the image is its column matrix
 
 
 cdef Geometry _geometry(tuple xs, tuple ws, tuple params, tuple out):
@@ -87,74 +97,101 @@ cdef Geometry _geometry(tuple xs, tuple ws, tuple params, tuple out):
     g.k_group = g.k // g.groups
     g.oc_group = g.oc // g.groups
     g.direct = g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1 and g.ph == 0 and g.pw == 0
+    g.chunk = 1 if g.direct else max(1, min(g.n, CHUNK_ELEMENTS // max(1, g.k * g.ohw)))
     return g
 
 
-cdef inline void _im2col(const floating *x, Geometry *g, floating *cols) noexcept nogil:
+cdef inline void _im2col(const floating *x, Geometry *g, floating *cols, Py_ssize_t ld) noexcept nogil:
     if floating is float:
-        tg_im2col_f(x, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.oh, g.ow, cols)
+        tg_im2col_f(x, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.oh, g.ow, cols, ld)
     else:
-        tg_im2col_d(x, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.oh, g.ow, cols)
+        tg_im2col_d(x, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.oh, g.ow, cols, ld)
 
 
-cdef inline void _col2im(const floating *cols, Geometry *g, floating *x) noexcept nogil:
+cdef inline void _col2im(const floating *cols, Geometry *g, floating *x, Py_ssize_t ld) noexcept nogil:
     if floating is float:
-        tg_col2im_f(cols, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.oh, g.ow, x)
+        tg_col2im_f(cols, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.oh, g.ow, x, ld)
     else:
-        tg_col2im_d(cols, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.oh, g.ow, x)
+        tg_col2im_d(cols, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.oh, g.ow, x, ld)
 
 
-cdef void _forward(const floating *x, const floating *w, const floating *b, floating *cols, floating *y,
-                   Geometry *g) noexcept nogil:
-    """y[n, group] (OC/G, L) = W[group] (OC/G, K/G) @ cols[n, group] (K/G, L) (+ b), per image"""
-    cdef Py_ssize_t n, grp
+cdef inline void _interleave(floating *img, floating *wide, Py_ssize_t b, Geometry *g, int to_wide) noexcept nogil:
+    if floating is float:
+        tg_interleave_f(img, wide, b, g.oc, g.ohw, to_wide)
+    else:
+        tg_interleave_d(img, wide, b, g.oc, g.ohw, to_wide)
+
+
+cdef inline const floating *_columns(const floating *x, Geometry *g, floating *cols, Py_ssize_t n0,
+                                     Py_ssize_t b) noexcept nogil:
+    """The column matrix (K, b OH OW) of images n0 .. n0 + b - 1 (the image itself when direct)"""
+    cdef Py_ssize_t i
+    if g.direct:
+        return x + n0 * g.c * g.h * g.w
+    for i in range(b):
+        _im2col(x + (n0 + i) * g.c * g.h * g.w, g, cols + i * g.ohw, b * g.ohw)
+    return cols
+
+
+cdef void _forward(const floating *x, const floating *w, const floating *b, floating *cols, floating *wide,
+                   floating *y, Geometry *g) noexcept nogil:
+    """y[images, group] (OC/G, B L) = W[group] (OC/G, K/G) @ cols[images, group] (K/G, B L) (+ b), B images
+    at a time; with B > 1 the gemm writes `wide` and the images' blocks are copied out of it"""
+    cdef Py_ssize_t n0, grp, i, chunk, ld
     cdef const floating *src
-    cdef floating *yn
-    for n in range(g.n):
-        if g.direct:
-            src = x + n * g.c * g.h * g.w
-        else:
-            _im2col(x + n * g.c * g.h * g.w, g, cols)
-            src = cols
-        yn = y + n * g.oc * g.ohw
+    cdef floating *out
+    n0 = 0
+    while n0 < g.n:
+        chunk = min(g.chunk, g.n - n0)
+        ld = chunk * g.ohw
+        src = _columns(x, g, cols, n0, chunk)
+        out = y + n0 * g.oc * g.ohw if chunk == 1 else wide
         for grp in range(g.groups):
-            row_major_gemm(False, False, g.oc_group, g.ohw, g.k_group, w + grp * g.oc_group * g.k_group, g.k_group,
-                           src + grp * g.k_group * g.ohw, g.ohw, <floating> 0, yn + grp * g.oc_group * g.ohw, g.ohw)
+            row_major_gemm(False, False, g.oc_group, ld, g.k_group, w + grp * g.oc_group * g.k_group, g.k_group,
+                           src + grp * g.k_group * ld, ld, <floating> 0, out + grp * g.oc_group * ld, ld)
+        if chunk > 1:
+            _interleave(y + n0 * g.oc * g.ohw, wide, chunk, g, 0)
         if b != NULL:
-            if floating is float:
-                tg_bias_add_f(yn, b, g.oc, g.ohw)
-            else:
-                tg_bias_add_d(yn, b, g.oc, g.ohw)
+            for i in range(n0, n0 + chunk):
+                if floating is float:
+                    tg_bias_add_f(y + i * g.oc * g.ohw, b, g.oc, g.ohw)
+                else:
+                    tg_bias_add_d(y + i * g.oc * g.ohw, b, g.oc, g.ohw)
+        n0 += chunk
 
 
 cdef void _backward(const floating *go, const floating *x, const floating *w, floating *cols, floating *gcols,
-                    floating *gx, floating *gw, Geometry *g) noexcept nogil:
-    """grad_W += grad_y[n] cols[n]^T; grad_x[n] = col2im(W^T grad_y[n]); gx, gw NULL when not asked for"""
-    cdef Py_ssize_t n, grp
+                    floating *wide, floating *gx, floating *gw, Geometry *g) noexcept nogil:
+    """grad_W += grad_y[images] cols[images]^T; grad_x[images] = col2im(W^T grad_y[images]), B images at a
+    time (grad_y's blocks copied side by side into `wide` when B > 1); gx, gw NULL when not asked for"""
+    cdef Py_ssize_t n0, grp, i, chunk, ld
     cdef const floating *src
-    cdef const floating *gon
-    cdef floating *gxn
-    for n in range(g.n):
-        gon = go + n * g.oc * g.ohw
+    cdef const floating *gsrc
+    n0 = 0
+    while n0 < g.n:
+        chunk = min(g.chunk, g.n - n0)
+        ld = chunk * g.ohw
+        if chunk == 1:
+            gsrc = go + n0 * g.oc * g.ohw
+        else:
+            _interleave(<floating *> go + n0 * g.oc * g.ohw, wide, chunk, g, 1)
+            gsrc = wide
         if gw != NULL:
-            if g.direct:
-                src = x + n * g.c * g.h * g.w
-            else:
-                _im2col(x + n * g.c * g.h * g.w, g, cols)
-                src = cols
+            src = _columns(x, g, cols, n0, chunk)
             for grp in range(g.groups):
-                row_major_gemm(False, True, g.oc_group, g.k_group, g.ohw, gon + grp * g.oc_group * g.ohw, g.ohw,
-                               src + grp * g.k_group * g.ohw, g.ohw, <floating> (0 if n == 0 else 1),
+                row_major_gemm(False, True, g.oc_group, g.k_group, ld, gsrc + grp * g.oc_group * ld, ld,
+                               src + grp * g.k_group * ld, ld, <floating> (0 if n0 == 0 else 1),
                                gw + grp * g.oc_group * g.k_group, g.k_group)
         if gx != NULL:
-            gxn = gx + n * g.c * g.h * g.w
             for grp in range(g.groups):
                 # direct: the columns are grad_x[n] itself, written at once
-                row_major_gemm(True, False, g.k_group, g.ohw, g.oc_group, w + grp * g.oc_group * g.k_group,
-                               g.k_group, gon + grp * g.oc_group * g.ohw, g.ohw, <floating> 0,
-                               (gxn if g.direct else gcols) + grp * g.k_group * g.ohw, g.ohw)
+                row_major_gemm(True, False, g.k_group, ld, g.oc_group, w + grp * g.oc_group * g.k_group,
+                               g.k_group, gsrc + grp * g.oc_group * ld, ld, <floating> 0,
+                               (gx + n0 * g.c * g.h * g.w if g.direct else gcols) + grp * g.k_group * ld, ld)
             if not g.direct:
-                _col2im(gcols, g, gxn)
+                for i in range(chunk):
+                    _col2im(gcols + i * g.ohw, g, gx + (n0 + i) * g.c * g.h * g.w, ld)
+        n0 += chunk
 
 
 cdef inline void *_data(object a):
@@ -168,18 +205,20 @@ cdef object _conv_forward(x, weight, bias, tuple params, tuple out):
         bias = _contiguous(bias, "C")
     cdef Geometry g = _geometry(x.shape, weight.shape, params, out)
     y = np.empty((g.n, g.oc, g.oh, g.ow), dtype=x.dtype)
-    cols = None if g.direct else np.empty((g.k, g.ohw), dtype=x.dtype)
+    cols = None if g.direct else np.empty((g.k, g.chunk * g.ohw), dtype=x.dtype)
+    wide = np.empty((g.oc, g.chunk * g.ohw), dtype=x.dtype) if g.chunk > 1 else None
     cdef void *px = _data(x)
     cdef void *pw = _data(weight)
     cdef void *pb = _data(bias)
     cdef void *pc = _data(cols)
+    cdef void *pwide = _data(wide)
     cdef void *py = _data(y)
     if x.dtype == np.float32:
         with nogil:
-            _forward(<float *> px, <float *> pw, <float *> pb, <float *> pc, <float *> py, &g)
+            _forward(<float *> px, <float *> pw, <float *> pb, <float *> pc, <float *> pwide, <float *> py, &g)
     else:
         with nogil:
-            _forward(<double *> px, <double *> pw, <double *> pb, <double *> pc, <double *> py, &g)
+            _forward(<double *> px, <double *> pw, <double *> pb, <double *> pc, <double *> pwide, <double *> py, &g)
     return y
 
 
@@ -187,25 +226,29 @@ cdef tuple _conv_backward(grad_out, x, weight, tuple params, tuple out, bint nee
     grad_out, x, weight = _contiguous(grad_out, "C"), _contiguous(x, "C"), _contiguous(weight, "C")
     cdef Geometry g = _geometry(x.shape, weight.shape, params, out)
     grad_x = np.zeros(x.shape, dtype=x.dtype) if need_x else None
-    grad_w = np.empty(weight.shape, dtype=x.dtype) if need_w else None
+    grad_w = (np.empty if g.n else np.zeros)(weight.shape, dtype=x.dtype) if need_w else None
     grad_b = grad_out.sum(axis=(0, 2, 3)) if need_b else None   # as the twin: numpy's sum
-    cols = np.empty((g.k, g.ohw), dtype=x.dtype) if need_w and not g.direct else None
-    gcols = np.empty((g.k, g.ohw), dtype=x.dtype) if need_x and not g.direct else None
+    cols = np.empty((g.k, g.chunk * g.ohw), dtype=x.dtype) if need_w and not g.direct else None
+    gcols = np.empty((g.k, g.chunk * g.ohw), dtype=x.dtype) if need_x and not g.direct else None
+    wide = np.empty((g.oc, g.chunk * g.ohw), dtype=x.dtype) if g.chunk > 1 and (need_x or need_w) else None
     cdef void *pg = _data(grad_out)
     cdef void *px = _data(x)
     cdef void *pw = _data(weight)
     cdef void *pc = _data(cols)
     cdef void *pgc = _data(gcols)
+    cdef void *pwide = _data(wide)
     cdef void *pgx = _data(grad_x)
     cdef void *pgw = _data(grad_w)
+    if not need_x and not need_w:
+        return grad_x, grad_w, grad_b
     if x.dtype == np.float32:
         with nogil:
-            _backward(<float *> pg, <float *> px, <float *> pw, <float *> pc, <float *> pgc, <float *> pgx,
-                      <float *> pgw, &g)
+            _backward(<float *> pg, <float *> px, <float *> pw, <float *> pc, <float *> pgc, <float *> pwide,
+                      <float *> pgx, <float *> pgw, &g)
     else:
         with nogil:
-            _backward(<double *> pg, <double *> px, <double *> pw, <double *> pc, <double *> pgc, <double *> pgx,
-                      <double *> pgw, &g)
+            _backward(<double *> pg, <double *> px, <double *> pw, <double *> pc, <double *> pgc, <double *> pwide,
+                      <double *> pgx, <double *> pgw, &g)
     return grad_x, grad_w, grad_b
 
 

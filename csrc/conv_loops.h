@@ -31,16 +31,17 @@ static inline void tg_valid_range(ptrdiff_t off, ptrdiff_t s, ptrdiff_t w, ptrdi
 }
 
 #define TG_DEFINE_CONV_LOOPS(T, S)                                                             \
-/* cols = im2col(x) for one image (layout above) */                                            \
+/* cols = im2col(x) for one image (layout above), rows ld apart (ld >= OH OW: several       \
+   images' columns side by side) */                                                            \
 TG_CLONES static void tg_im2col_##S(const T *TG_RESTRICT x, ptrdiff_t c, ptrdiff_t h,           \
         ptrdiff_t w, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph,       \
         ptrdiff_t pw, ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t oh, ptrdiff_t ow,                   \
-        T *TG_RESTRICT cols) {                                                                 \
+        T *TG_RESTRICT cols, ptrdiff_t ld) {                                                   \
     for (ptrdiff_t ch = 0; ch < c; ch++) {                                                     \
         const T *plane = x + ch * h * w;                                                       \
         for (ptrdiff_t i = 0; i < kh; i++) {                                                   \
             for (ptrdiff_t j = 0; j < kw; j++) {                                               \
-                T *row = cols + ((ch * kh + i) * kw + j) * oh * ow;                            \
+                T *row = cols + ((ch * kh + i) * kw + j) * ld;                                 \
                 ptrdiff_t off = j * dw - pw, lo, hi;                                           \
                 tg_valid_range(off, sw, w, ow, &lo, &hi);                                      \
                 for (ptrdiff_t r = 0; r < oh; r++) {                                           \
@@ -64,16 +65,17 @@ TG_CLONES static void tg_im2col_##S(const T *TG_RESTRICT x, ptrdiff_t c, ptrdiff
     }                                                                                          \
 }                                                                                              \
                                                                                                \
-/* x += col2im(cols) for one image: each column entry added back where im2col read it */       \
+/* x += col2im(cols) for one image: each column entry added back where im2col read it;        \
+   rows ld apart */                                                                            \
 TG_CLONES static void tg_col2im_##S(const T *TG_RESTRICT cols, ptrdiff_t c, ptrdiff_t h,        \
         ptrdiff_t w, ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph,       \
         ptrdiff_t pw, ptrdiff_t dh, ptrdiff_t dw, ptrdiff_t oh, ptrdiff_t ow,                   \
-        T *TG_RESTRICT x) {                                                                    \
+        T *TG_RESTRICT x, ptrdiff_t ld) {                                                      \
     for (ptrdiff_t ch = 0; ch < c; ch++) {                                                     \
         T *plane = x + ch * h * w;                                                             \
         for (ptrdiff_t i = 0; i < kh; i++) {                                                   \
             for (ptrdiff_t j = 0; j < kw; j++) {                                               \
-                const T *row = cols + ((ch * kh + i) * kw + j) * oh * ow;                      \
+                const T *row = cols + ((ch * kh + i) * kw + j) * ld;                           \
                 ptrdiff_t off = j * dw - pw, lo, hi;                                           \
                 tg_valid_range(off, sw, w, ow, &lo, &hi);                                      \
                 for (ptrdiff_t r = 0; r < oh; r++) {                                           \
@@ -90,6 +92,18 @@ TG_CLONES static void tg_col2im_##S(const T *TG_RESTRICT cols, ptrdiff_t c, ptrd
             }                                                                                  \
         }                                                                                      \
     }                                                                                          \
+}                                                                                              \
+                                                                                               \
+/* Between B images' (OC, L) blocks and one (OC, B L) matrix, images side by side:            \
+   to_wide: wide[o, b L + q] = img[b][o, q]; else the reverse. img is B consecutive blocks. */ \
+static void tg_interleave_##S(T *TG_RESTRICT img, T *TG_RESTRICT wide, ptrdiff_t b,           \
+                              ptrdiff_t oc, ptrdiff_t l, int to_wide) {                        \
+    for (ptrdiff_t k = 0; k < b; k++)                                                          \
+        for (ptrdiff_t o = 0; o < oc; o++) {                                                   \
+            T *a = img + (k * oc + o) * l, *w = wide + o * b * l + k * l;                      \
+            if (to_wide) memcpy(w, a, (size_t)l * sizeof(T));                                  \
+            else memcpy(a, w, (size_t)l * sizeof(T));                                          \
+        }                                                                                      \
 }                                                                                              \
                                                                                                \
 /* y[o, l] += b[o] for one image's (OC, L) output */                                           \

@@ -30,6 +30,10 @@ CONV2D_CASES = [
     (1, 2, 3, 3, 3, 3, 3, 1, 2, 2, 1),          # padding wider than the input's border
     (4, 1, 1, 5, 2, 1, 5, 3, (0, 2), 1, 1),
 ]
+BIG_CASES = [   # C-ordered only: they are slow
+    (4, 8, 48, 48, 4, 3, 3, 1, 1, 1, 2),        # images per gemm: 3 then 1 (compiled CHUNK_ELEMENTS = 2^19)
+    (2, 8, 96, 96, 3, 3, 3, 1, 1, 1, 1),        # one image per gemm
+]
 CONV1D_CASES = [   # (N, C, L, OC, K, stride, padding, dilation, groups)
     (2, 3, 9, 4, 3, 1, 1, 1, 1),
     (3, 4, 11, 6, 2, 2, 0, 3, 2),
@@ -70,9 +74,9 @@ def conv_inputs(case, dtype, rng):
     return x, weight, bias, (stride, padding, dilation, groups)
 
 
-@pytest.mark.parametrize("case", CONV2D_CASES)
+@pytest.mark.parametrize("case, layout", [(case, layout) for case in CONV2D_CASES for layout in LAYOUTS]
+                         + [(case, "C") for case in BIG_CASES])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("layout", LAYOUTS)
 def test_conv2d_matches_numpy_twin(compiled_kernels, case, dtype, layout):
     rng = np.random.default_rng(abs(hash((case, layout))) % 2**32)
     x, weight, bias, params = conv_inputs(case, dtype, rng)
@@ -137,6 +141,15 @@ def test_conv1d_matches_numpy_twin_and_conv2d(compiled_kernels, case, dtype):
                                      np.abs(weight).astype(np.float64), *params)
     assert_within_gemm_bound(got[0], want[0], mags[0], oc * k, dtype, "grad_x")
     assert_within_gemm_bound(got[1], want[1], mags[1], n * y.shape[2], dtype, "grad_weight")
+
+
+def test_an_empty_batch_gives_empty_outputs_and_zero_weight_gradients(kernel_impl):
+    x, weight = np.ones((0, 4, 5, 5)), np.ones((6, 2, 3, 3))
+    y = kernel_impl.conv2d_forward(x, weight, np.ones(6), 1, 1, 1, 2)
+    assert y.shape == (0, 6, 5, 5)
+    grad_x, grad_w, grad_b = kernel_impl.conv2d_backward(y, x, weight, 1, 1, 1, 2)
+    assert grad_x.shape == x.shape and np.array_equal(grad_w, np.zeros_like(weight))
+    assert np.array_equal(grad_b, np.zeros(6))
 
 
 @pytest.mark.parametrize("need", [(True, False, False), (False, True, False), (False, False, True)])
