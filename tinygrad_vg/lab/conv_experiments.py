@@ -41,7 +41,7 @@ __all__ = ["synthetic_images", "measure_conv_net", "train_conv_net", "conv_depth
 
 MOMENTUM = 0.9
 CONV_DEPTH_DEFAULTS = dict(kinds=("plain", "residual"), depths=(20, 56), width=1, image_size=16, classes=4,
-                           train_size=512, batch=32, steps=150, lr=0.05, seeds=(0, 1), probe_batch=64)
+                           train_size=512, batch=32, steps=100, lr=0.05, seeds=(0, 1), probe_batch=64)
 
 
 def synthetic_images(n: int, classes: int = 4, size: int = 16, channels: int = 3, noise: float = 0.5,
@@ -127,7 +127,7 @@ def _check(options: dict) -> None:
 
 def conv_depth(kinds: Sequence[str] = CONV_DEPTH_DEFAULTS["kinds"], depths: Sequence[int] = CONV_DEPTH_DEFAULTS["depths"],
                width: int = 1, image_size: int = 16, classes: int = 4, train_size: int = 512, batch: int = 32,
-               steps: int = 150, lr: float = 0.05, seeds: Sequence[int] = (0, 1), probe_batch: int = 64,
+               steps: int = 100, lr: float = 0.05, seeds: Sequence[int] = (0, 1), probe_batch: int = 64,
                progress: bool = False, store: Any = None) -> list[dict]:
     """Plain and residual conv nets of each depth on the same synthetic images: for each (kind,
     depth, seed) a run at initialisation ("phase": "init") and one after `steps` SGD steps
