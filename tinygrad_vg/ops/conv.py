@@ -15,10 +15,9 @@ from ..autograd import Function
 
 
 class Conv2d(Function):
-    """y[n, o] = sum_{c, i, j} W[o, c, i, j] x_p[n, g(o) C/G + c, oh s_h + i d_h, ow s_w + j d_w] + b[o]
-    (cross-correlation, as torch); with cols = im2col(x) (C KH KW, OH OW) per image and group:
-    y = W cols + b,  grad_W = sum_n grad_y cols^T,  grad_x = col2im(W^T grad_y),  grad_b = grad_y summed
-    over n, oh, ow."""
+    """y = W cols + b, cols = im2col(x) ((C/G) KH KW, OH OW) per image and group, i.e. the cross-correlation
+    y[n, o] = sum_{c, i, j} W[o, c, i, j] x_p[n, g(o) C/G + c, oh s_h + i d_h, ow s_w + j d_w] + b[o] (as torch);
+    grad_x = col2im(W^T grad_y),  grad_W = sum_n grad_y cols^T,  grad_b = grad_y summed over n, oh, ow."""
     saves = ("x", "weight")
     kernel_names = ("conv2d_forward", "conv2d_backward")
 
@@ -35,15 +34,16 @@ class Conv2d(Function):
 
 
 class Conv1d(Conv2d):
-    """y[n, o, t] = sum_{c, k} W[o, c, k] x_p[n, g(o) C/G + c, t s + k d] + b[o]: Conv2d over (N, C, 1, L);
-    x (N, C, L), weight (OC, C/G, K), y (N, OC, OL). Gradients as Conv2d's."""
+    """y[n, o, t] = sum_{c, k} W[o, c, k] x_p[n, g(o) C/G + c, t s + k d] + b[o] (Conv2d over (N, C, 1, L));
+    grad_x = col2im(W^T grad_y),  grad_W = sum_n grad_y cols^T,  grad_b = grad_y summed over n, t (as Conv2d).
+    x (N, C, L), weight (OC, C/G, K), y (N, OC, OL)."""
     kernel_names = ("conv1d_forward", "conv1d_backward")
 
 
 class MaxPool2d(Function):
-    """y[n, c, oh, ow] = max over the window {oh s_h - p_h + i, ow s_w - p_w + j : i < KH, j < KW} of x
-    (padding never wins); grad_x gets each grad_y at its window's first maximum (the saved
-    indices), added where windows overlap."""
+    """y[n, c, oh, ow] = max of x over the window {oh s_h - p_h + i, ow s_w - p_w + j : i < KH, j < KW};
+    grad_x = the sum, over the windows whose first maximum (the saved indices) is that element, of their grad_y.
+    Padding never wins; overlapping windows add."""
     saves = ("indices",)
 
     def forward(self, x, kernel_size=2, stride=2, padding=0):
@@ -56,8 +56,8 @@ class MaxPool2d(Function):
 
 
 class AvgPool2d(Function):
-    """y[n, c, oh, ow] = (1 / (KH KW)) sum over the window of x_p (zero padding counted, torch's
-    count_include_pad=True); grad_x[window] += grad_y / (KH KW) for each window."""
+    """y[n, c, oh, ow] = (1 / (KH KW)) sum of x_p over the window;  grad_x = the sum, over the windows
+    holding that element, of grad_y / (KH KW). Zero padding is counted (torch's count_include_pad=True)."""
     saves = ()
 
     def forward(self, x, kernel_size=2, stride=2, padding=0):
@@ -75,8 +75,8 @@ def adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
 
 
 class AdaptiveAvgPool2d(Function):
-    """y[n, c, a, b] = mean of x[n, c, rows(a), cols(b)] over the adaptive windows (adaptive_windows);
-    grad_x[rows(a), cols(b)] += grad_y[a, b] / (window size)."""
+    """y[n, c, a, b] = mean of x[n, c, rows(a), cols(b)] (torch's adaptive windows: adaptive_windows);
+    grad_x = the sum, over the windows holding that element, of grad_y[a, b] / (window size)."""
     saves = ()
 
     def forward(self, x, output_size=(1, 1)):
@@ -109,9 +109,8 @@ def _channel_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class BatchNorm(Function):
-    """Batch normalization over every axis but the channel axis 1 (x (N, C, ...), M values per channel):
-    xhat = (x - mean) / sqrt(var + eps),  y = weight xhat + bias   (mean, biased var over the batch when
-    training, else the given running statistics);
+    """y = weight xhat + bias, xhat = (x - mean) / sqrt(var + eps) over every axis but the channel axis 1
+    (x (N, C, ...); mean and biased var over the batch when training, else the given running statistics);
     grad_weight = sum grad_y xhat,  grad_bias = sum grad_y,  with g = grad_y weight:
     training: grad_x = (g - mean(g) - xhat mean(g xhat)) / sqrt(var + eps);  eval: grad_x = g / sqrt(var + eps).
     Training with running statistics updates them in place, as torch.nn.functional.batch_norm:
