@@ -152,6 +152,7 @@ FAMILIES = {
     "optim": ["csrc/optim_loops.h"],
     "memory": [],
     "recurrent": ["csrc/recurrent_loops.h"],
+    "conv": ["csrc/conv_loops.h"],
 }
 SHARED = ["csrc/_dispatch.h", "csrc/_simd_math.h", "csrc/_arrays.pxd", "csrc/_blas.pxd"]
 

@@ -408,3 +408,72 @@ def binary_cross_entropy_with_logits(logits: Any, target: Any, reduction: str = 
     if pos_weight is None:
         return ops.BinaryCrossEntropyWithLogits.apply(logits, target, reduction=reduction)
     return ops.BinaryCrossEntropyWithLogits.apply(logits, target, pos_weight, reduction=reduction)
+
+
+# ---------------------------------------------------------------- convolution and pooling (ops/conv.py)
+# Shapes: x (N, C, H, W) (conv1d: (N, C, L)), weight (OC, C / groups, KH, KW) ((OC, C / groups, K)).
+# stride, padding, dilation, kernel_size: an int or one int per spatial axis, as torch.
+
+__all__ += ["conv1d", "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "batch_norm"]
+
+
+def _conv(op: Any, ndim: int, x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any,
+          groups: int) -> Tensor:
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if x.ndim != ndim + 2:
+        raise ValueError(f"conv{ndim}d: input must be {ndim + 2}-D "
+                         f"{'(N, C, H, W)' if ndim == 2 else '(N, C, L)'}; got shape {x.shape}")
+    params = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return op.apply(x, weight, **params) if bias is None else op.apply(x, weight, bias, **params)
+
+
+def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> Tensor:
+    """2-D cross-correlation, torch.nn.functional.conv2d: x (N, C, H, W), weight (OC, C/groups, KH, KW),
+    bias (OC,) or None -> (N, OC, OH, OW). One node (ops.Conv2d, im2col + BLAS kernels)."""
+    return _conv(ops.Conv2d, 2, x, weight, bias, stride, padding, dilation, groups)
+
+
+def conv1d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> Tensor:
+    """1-D cross-correlation, torch.nn.functional.conv1d: x (N, C, L), weight (OC, C/groups, K) -> (N, OC, OL)."""
+    return _conv(ops.Conv1d, 1, x, weight, bias, stride, padding, dilation, groups)
+
+
+def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """Max over kernel_size windows (stride defaults to kernel_size), torch.nn.functional.max_pool2d."""
+    return ops.MaxPool2d.apply(x, kernel_size=kernel_size, stride=kernel_size if stride is None else stride,
+                               padding=padding)
+
+
+def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """Mean over kernel_size windows, zero padding counted (torch's defaults: count_include_pad=True,
+    ceil_mode=False), stride defaults to kernel_size."""
+    return ops.AvgPool2d.apply(x, kernel_size=kernel_size, stride=kernel_size if stride is None else stride,
+                               padding=padding)
+
+
+def adaptive_avg_pool2d(x: Any, output_size: Any) -> Tensor:
+    """Mean over torch's adaptive windows so that the output is (N, C, *output_size); output_size an int
+    or two ints >= 1 (torch's None entries, "keep this size", are not accepted)."""
+    sizes = (output_size, output_size) if isinstance(output_size, int) else output_size
+    if (not isinstance(sizes, (tuple, list)) or len(sizes) != 2
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes)):
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or two ints >= 1; got {output_size!r}")
+    return ops.AdaptiveAvgPool2d.apply(x, output_size=tuple(sizes))
+
+
+def batch_norm(x: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """torch.nn.functional.batch_norm over the channel axis 1 of x (N, C, ...): batch statistics when
+    training (running_mean/running_var, numpy arrays or None, updated in place), else the running ones.
+    weight and bias: both or neither."""
+    if (weight is None) != (bias is None):
+        raise ValueError("batch_norm: give both weight and bias or neither")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: eval mode (training=False) needs running_mean and running_var")
+    params = dict(running_mean=running_mean, running_var=running_var, training=bool(training),
+                  momentum=momentum, eps=eps)
+    if weight is None:
+        return ops.BatchNorm.apply(x, **params)
+    return ops.BatchNorm.apply(x, weight, bias, **params)

@@ -371,3 +371,125 @@ def _nonlinearity(kernel: str, nonlinearity: Any) -> bool:
     if nonlinearity not in NONLINEARITIES:
         raise ValueError(f"{kernel}: unknown nonlinearity {nonlinearity!r}; accepted: tanh, relu")
     return nonlinearity == "relu"
+
+
+# ---------------------------------------------------------------- convolution and pooling (kernels/reference/conv.py, csrc/conv.pyx)
+# Shapes: x (N, C, H, W) (conv1d: (N, C, L)), weight (OC, C / groups, KH, KW) ((OC, C / groups, K)),
+# y (N, OC, OH, OW) with OH = (H + 2 pad_h - dil_h (KH - 1) - 1) // stride_h + 1, as torch.
+
+def _int_pair(kernel: str, name: str, value: Any, ndim: int, minimum: int) -> tuple:
+    """An int or a sequence of `ndim` ints, each >= minimum, as a tuple of `ndim` ints."""
+    values = (value,) * ndim if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) \
+        else value
+    if (isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)) or len(values) != ndim
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values)):
+        raise TypeError(f"{kernel}: {name} must be an int or {ndim} ints; got {value!r}")
+    if any(v < minimum for v in values):
+        raise ValueError(f"{kernel}: {name} must be >= {minimum}; got {value!r}")
+    return tuple(int(v) for v in values)
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """floor((size + 2 padding - dilation (kernel - 1) - 1) / stride) + 1 (may be < 1: no output)"""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_args(kernel: str, x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any,
+              groups: Any, ndim: int = 2) -> tuple:
+    """(x, weight, bias, (stride, padding, dilation, groups), output spatial shape) for a
+    conv{ndim}d: x (N, C, *spatial), weight (OC, C / groups, *kernel), bias (OC,) or None,
+    one dtype; stride, dilation >= 1 and padding >= 0 (ints or ndim ints each); groups
+    dividing C and OC; an output of at least one element per spatial axis."""
+    letters = "(N, C, H, W)" if ndim == 2 else "(N, C, L)"
+    wletters = "(OC, C / groups, KH, KW)" if ndim == 2 else "(OC, C / groups, K)"
+    x = as_float_array(x, kernel, "x")
+    if x.ndim != ndim + 2:
+        raise ValueError(f"{kernel}: x must be {ndim + 2}-D {letters}; got shape {x.shape}")
+    weight = as_float_array(weight, kernel, "weight")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"{kernel}: weight is {weight.dtype} but x is {x.dtype}; all must have one dtype")
+    if weight.ndim != ndim + 2 or min(weight.shape) < 1:
+        raise ValueError(f"{kernel}: weight must be {ndim + 2}-D {wletters} with sizes >= 1; got shape {weight.shape}")
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, (bool, np.bool_)):
+        raise TypeError(f"{kernel}: groups must be an int; got {groups!r}")
+    if groups < 1 or x.shape[1] % groups or weight.shape[0] % groups:
+        raise ValueError(f"{kernel}: groups={groups} must be >= 1 and divide both the input channels "
+                         f"C={x.shape[1]} and the output channels OC={weight.shape[0]}")
+    if weight.shape[1] * groups != x.shape[1]:
+        raise ValueError(f"{kernel}: x has C={x.shape[1]} channels, so weight of shape {weight.shape} needs "
+                         f"C / groups = {x.shape[1] // groups} in its second axis (groups={groups})")
+    stride = _int_pair(kernel, "stride", stride, ndim, 1)
+    padding = _int_pair(kernel, "padding", padding, ndim, 0)
+    dilation = _int_pair(kernel, "dilation", dilation, ndim, 1)
+    if bias is not None:
+        bias = as_float_array(bias, kernel, "bias")
+        if bias.dtype != x.dtype:
+            raise TypeError(f"{kernel}: bias is {bias.dtype} but x is {x.dtype}; all must have one dtype")
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"{kernel}: bias has shape {bias.shape}; expected ({weight.shape[0]},) (OC,)")
+    out = tuple(conv_output_size(x.shape[2 + i], weight.shape[2 + i], stride[i], padding[i], dilation[i])
+                for i in range(ndim))
+    if min(out) < 1:
+        raise ValueError(f"{kernel}: input of spatial size {x.shape[2:]} with padding {padding} is smaller than "
+                         f"the dilated kernel (size {weight.shape[2:]}, dilation {dilation}); the output would "
+                         f"have size {out}")
+    if max(x.shape[0], x.shape[1], weight.shape[0], int(np.prod(weight.shape[1:])), int(np.prod(out))) > _INT_MAX:
+        raise ValueError(f"{kernel}: sizes exceed the 32-bit BLAS limit")
+    return x, weight, bias, (stride, padding, dilation, int(groups)), out
+
+
+def conv_backward_args(kernel: str, grad_out: Any, x: Any, weight: Any, stride: Any, padding: Any, dilation: Any,
+                       groups: Any, ndim: int = 2) -> tuple:
+    """conv_args' checks, and grad_out (N, OC, *output) of x's dtype."""
+    x, weight, _, params, out = conv_args(kernel, x, weight, None, stride, padding, dilation, groups, ndim)
+    grad_out = as_float_array(grad_out, kernel, "grad_out")
+    if grad_out.dtype != x.dtype:
+        raise TypeError(f"{kernel}: grad_out is {grad_out.dtype} but x is {x.dtype}; all must have one dtype")
+    shape = (x.shape[0], weight.shape[0], *out)
+    if grad_out.shape != shape:
+        raise ValueError(f"{kernel}: grad_out has shape {grad_out.shape}; expected {shape} (N, OC, *output)")
+    return grad_out, x, weight, params, out
+
+
+def pool_args(kernel: str, x: Any, kernel_size: Any, stride: Any, padding: Any) -> tuple:
+    """(x, (kernel_size, stride, padding), (OH, OW)) for a 2-D pool over x (N, C, H, W):
+    kernel_size, stride >= 1, 0 <= padding <= kernel_size // 2 (torch's rule: every window
+    holds at least one input element), at least one output row and column."""
+    x = as_float_array(x, kernel, "x")
+    if x.ndim != 4:
+        raise ValueError(f"{kernel}: x must be 4-D (N, C, H, W); got shape {x.shape}")
+    kernel_size = _int_pair(kernel, "kernel_size", kernel_size, 2, 1)
+    stride = _int_pair(kernel, "stride", stride, 2, 1)
+    padding = _int_pair(kernel, "padding", padding, 2, 0)
+    if any(p > k // 2 for p, k in zip(padding, kernel_size)):
+        raise ValueError(f"{kernel}: padding {padding} must be at most half the kernel size {kernel_size}")
+    out = tuple(conv_output_size(x.shape[2 + i], kernel_size[i], stride[i], padding[i], 1) for i in range(2))
+    if min(out) < 1:
+        raise ValueError(f"{kernel}: input of spatial size {x.shape[2:]} with padding {padding} is smaller than "
+                         f"the window {kernel_size}; the output would have size {out}")
+    return x, (kernel_size, stride, padding), out
+
+
+def pool_backward_args(kernel: str, grad_out: Any, input_shape: Any, kernel_size: Any, stride: Any,
+                       padding: Any, indices: Any = None) -> tuple:
+    """(grad_out, input_shape, (kernel_size, stride, padding)): grad_out (N, C, OH, OW) for an
+    input of input_shape (N, C, H, W); for max pooling also indices, int64 of grad_out's
+    shape, each a flat position h * W + w in 0 .. H W - 1."""
+    if (isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, (Sequence, np.ndarray))
+            or len(input_shape) != 4 or not all(isinstance(v, (int, np.integer)) and v >= 0 for v in input_shape)):
+        raise TypeError(f"{kernel}: input_shape must be 4 ints >= 0 (N, C, H, W); got {input_shape!r}")
+    input_shape = tuple(int(v) for v in input_shape)
+    grad_out = as_float_array(grad_out, kernel, "grad_out")
+    _, params, out = pool_args(kernel, np.broadcast_to(np.zeros((), grad_out.dtype), input_shape), kernel_size, stride, padding)
+    shape = (*input_shape[:2], *out)
+    if grad_out.shape != shape:
+        raise ValueError(f"{kernel}: grad_out has shape {grad_out.shape}; expected {shape} (N, C, OH, OW)")
+    if indices is not None:
+        if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
+            raise TypeError(f"{kernel}: indices must be an int64 numpy array (from max_pool2d_forward); "
+                            f"got {getattr(indices, 'dtype', type(indices).__name__)}")
+        if indices.shape != shape:
+            raise ValueError(f"{kernel}: indices has shape {indices.shape}; expected {shape} (grad_out's)")
+        if indices.size and (indices.min() < 0 or indices.max() >= input_shape[2] * input_shape[3]):
+            raise ValueError(f"{kernel}: indices must lie in 0 .. H W - 1 = {input_shape[2] * input_shape[3] - 1}")
+    return grad_out, input_shape, params

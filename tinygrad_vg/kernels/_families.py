@@ -13,6 +13,8 @@ FAMILIES = {
     "optim": ("sgd_step", "adam_step"),
     "memory": ("lock_arrays", "release_arrays"),
     "recurrent": RECURRENT,
+    "conv": ("conv2d_forward", "conv2d_backward", "conv1d_forward", "conv1d_backward", "max_pool2d_forward",
+             "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward"),
 }
 KERNELS = tuple(name for names in FAMILIES.values() for name in names)
 

@@ -2,11 +2,13 @@
 
 Modules by family: elementwise (arithmetic), math (trigonometry, erf, logs, sign,
 maximum/minimum), activation, reduce, shape, index (gather, sort, arg-ops, one_hot),
-einsum, linalg, loss. Shape letters used in docstrings: N batch, C classes, D features.
+einsum, linalg, loss, conv (convolution, pooling, batch norm over channels). Shape letters used
+in docstrings: N batch, C classes, D features.
 """
 from .activation import (
     Dropout, Elu, Gelu, Hardtanh, LeakyRelu, Mish, Relu, Selu, Sigmoid, Silu, Softplus, Tanh,
 )
+from .conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv1d, Conv2d, MaxPool2d
 from .einsum import Einsum
 from .elementwise import Abs, Add, Cast, Clip, Div, Exp, Log, Mul, Neg, Pow, Sqrt, Sub
 from .index import ArgMax, ArgMin, ArgSort, OneHot, Sort, TakeAlongAxis
@@ -32,4 +34,5 @@ __all__ = [
     "Pad", "Pow", "Prod", "Relu", "Repeat", "Reshape", "Roll", "RNNSequence", "Selu", "Sigmoid", "Sign",
     "Silu", "Sin", "Softmax", "Softplus", "Sort", "Sqrt", "Squeeze", "Stack", "Std", "Sub", "Sum", "Tan",
     "Tanh", "TakeAlongAxis", "Tile", "Transpose", "Tril", "Triu", "Var", "Where",
+    "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm", "Conv1d", "Conv2d", "MaxPool2d",
 ]
