@@ -59,7 +59,7 @@ def test_conv_depth_runs_summary_json_and_figure(tmp_path):
     assert s["final_loss"]["min"] <= s["final_loss"]["mean"] <= s["final_loss"]["max"]
     assert "kernels" in data["provenance"] and data["options"]["depths"] == [8, 14]
     paths = ce.plot_conv_depth(data, tmp_path)
-    assert [p.name for p in paths] == ["conv-depth.png"] and paths[0].stat().st_size > 10_000
+    assert [p.name for p in paths] == ["conv_depth.png"] and paths[0].stat().st_size > 10_000
 
 
 def test_conv_depth_runs_go_through_a_result_store(tmp_path):

@@ -24,6 +24,8 @@ SMALL = {
     "arch-depth": dict(depths=[2, 5], variants=["plain", "residual+maxout"], width=5, batch=4),
     "narx": dict(delays=[1, 2], narx_inits=["fan_in"], cells=["lstm"], gate_biases=[0.0], T=12, hidden=4,
                  input_size=3, batch=2),
+    "conv-depth": dict(kinds=["plain", "residual"], depths=[8], image_size=8, classes=2, train_size=16, batch=8,
+                       probe_batch=8, steps=2),
 }
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

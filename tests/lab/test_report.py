@@ -22,6 +22,8 @@ SMALL = {
     "arch-depth": dict(depths=[2, 5], variants=["plain", "residual+maxout"], width=5, batch=4),
     "narx": dict(delays=[1, 2], narx_inits=["fan_in"], cells=["lstm"], gate_biases=[0.0], T=12, hidden=4,
                  input_size=3, batch=2),
+    "conv-depth": dict(kinds=["plain", "residual"], depths=[8], image_size=8, classes=2, train_size=16, batch=8,
+                       probe_batch=8, steps=2),
 }
 
 
@@ -111,7 +113,7 @@ def test_report_is_self_contained_with_every_figure(results, tmp_path):
     page = page_path.read_text(encoding="utf-8")
 
     uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(uris) == len(pngs) == 3 + 1 + 1 + 1 + 1 + 1 + 3   # + arch-seed-figure, arch-depth, narx
+    assert len(uris) == len(pngs) == 3 + 1 + 1 + 1 + 1 + 1 + 3 + 1   # + arch-seed-figure, arch-depth, narx; conv-depth
     assert sorted(base64.b64decode(u) for u in uris) == sorted(pngs.values())
     # nothing external: no links, scripts, stylesheets or images from anywhere else
     assert not re.search(r"https?:", page)

@@ -42,6 +42,7 @@ import numpy as np
 from .. import functional as F
 from .. import kernels, nn, optim
 from . import architectures as _architectures
+from . import conv_experiments as _conv
 from ..io import atomic_write
 from ..tensor import Tensor
 from .probes import Probe, fit_log10_slope, layer_summary, log10_ratio, norm
@@ -318,6 +319,9 @@ def estimate_cost(name: str, options: dict[str, Any]) -> tuple[float, float]:
     o = validate_options(name, options)
     if name in _architectures.ARCH_EXPERIMENTS:
         return _architectures.estimate_arch_cost(name, options)
+    if name == "conv-depth":   # seconds per step of a 56-layer net, batch 32, 16 x 16 (measured: about 3 s)
+        steps = (o["steps"] + 2) * len(o["kinds"]) * len(seed_indices(o["seeds"]))
+        return 4e8, sum(steps * 3.0 * d / 56 * (o["image_size"] / 16) ** 2 * o["batch"] / 32 for d in o["depths"])
     costs: list[tuple[float, float]] = []
     if name in ("seed-figure", "learning-speed"):
         # seed-figure keeps sample 0's activations and gradients per layer (Python floats);
@@ -619,3 +623,6 @@ def _learning_speed_run(config: dict, on_step: Callable[[], None]) -> dict:
 # The seeds' other architectures (dense nets, weight norm, Maxout, NARX): lab/architectures.py.
 EXPERIMENTS.update(_architectures.ARCH_EXPERIMENTS)
 OPTIONS.update({name: Option(*spec) for name, spec in _architectures.ARCH_OPTIONS.items()})
+# Plain against residual conv nets, 20 against 56 layers: lab/conv_experiments.py.
+EXPERIMENTS["conv-depth"] = _conv.conv_depth_experiment
+OPTIONS.update({name: Option(*spec) for name, spec in _conv.CONV_OPTIONS.items()})

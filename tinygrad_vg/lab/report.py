@@ -36,7 +36,8 @@ __all__ = ["write_report", "summary_rows", "format_table", "conclusion", "read_r
            "NoResults", "CONFIG_FIELDS"]
 
 # Configuration columns, in this order, when any run has them.
-CONFIG_FIELDS = ("kind", "variant", "delay", "narx_init", "cell", "phase", "activation", "init", "scale", "norm", "gate_bias", "depth", "T",
+CONFIG_FIELDS = ("kind", "variant", "delay", "narx_init",
+                 "cell", "phase", "activation", "init", "scale", "norm", "gate_bias", "depth", "T",
                  "width", "seed")
 # Measurement columns: (field, header).
 MEASURE_FIELDS = (("log10_ratio_h", "log10_ratio_h"), ("log10_gain_per_layer", "gain_per_layer"),
@@ -327,10 +328,19 @@ def _conclude_narx(runs: list[dict]) -> str:
     return f"Over {runs[0].get('T')} steps, from the last step back to the first, {_listing(parts)}."
 
 
+def _conclude_conv_depth(runs: list[dict]) -> str:
+    trained = [r for r in runs if r.get("phase") == "trained" and _is_number(r.get("final_loss"))]
+    parts = [f"the {r.get('kind')}-{r.get('depth')} net reaches loss {r['final_loss']:.3f}" for r in trained]
+    steps = trained[0].get("steps") if trained else 0
+    return f"After {steps} SGD steps on the synthetic images, {_listing(parts)}." if parts else \
+        "No conv net was trained (steps = 0)."
+
+
 CONCLUSIONS: dict[str, Callable[[list[dict]], str]] = {
     "seed-figure": _conclude_seed_figure, "activations": _conclude_activations, "init": _conclude_init,
     "depth": _conclude_depth, "recurrent": _conclude_recurrent, "learning-speed": _conclude_learning_speed,
     "arch-seed-figure": _conclude_arch_seed_figure, "arch-depth": _conclude_arch_depth, "narx": _conclude_narx,
+    "conv-depth": _conclude_conv_depth,
 }
 
 
