@@ -8,6 +8,7 @@ A family is a set of kernels with one numpy module and one Cython module of the 
     optim        kernels/reference/optim.py          csrc/optim.pyx        (optim_loops.h)
     memory       kernels/reference/memory.py         csrc/memory.pyx
     recurrent    kernels/reference/recurrent.py      csrc/recurrent.pyx    (recurrent_loops.h, BLAS)
+    conv         kernels/reference/conv.py           csrc/conv.pyx         (conv_loops.h, BLAS)
 
 Shared by all: kernels/_checks.py (every argument check, and FUSED_ACTIVATIONS, the one list
 of fused activations), csrc/_blas.pxd (the one BLAS layer), csrc/_dispatch.h (the one
@@ -18,8 +19,9 @@ errors: both get their checks from _checks. The per-layer families (elementwise,
 optim, memory) are called many times per training step, so their compiled twins test the
 common case in C first and call _checks only for anything else; the recurrent family runs
 a whole sequence per call, so its checks and allocation are one Python layer over both
-twins' loops (kernels/recurrent.py). A new family (the convolutions to come) adds a
-reference module, a .pyx of the same name, a FAMILIES entry and setup.py's list.
+twins' loops (kernels/recurrent.py); a convolution takes milliseconds, so the conv family's
+compiled twin calls _checks on every call. A new family adds a reference module, a .pyx
+of the same name, a FAMILIES entry (kernels/_families.py) and setup.py's list.
 
 The module-level functions are those of the active backend, chosen once at import by the
 environment variable TINYGRAD_VG_BACKEND:
