@@ -319,7 +319,9 @@ def test_missing_extension_is_loud(family):
     result = _import_kernels("compiled", extension)
     assert result.returncode != 0
     assert "ImportError" in result.stderr and "(tinygrad_vg.kernels.compiled) are not built" in result.stderr
-    assert f"tinygrad_vg.{extension}" in result.stderr and "make venv" in result.stderr
+    assert "make venv" in result.stderr
+    if kernels.compiled is not None:   # otherwise every family is missing, and the first is named
+        assert f"tinygrad_vg.{extension}" in result.stderr
     result = _import_kernels("numpy", extension)  # numpy asked for: fine
     assert result.returncode == 0 and result.stdout.strip() == "numpy", result.stderr
 
@@ -328,8 +330,9 @@ def test_every_family_has_twins_with_the_same_names():
     """The pattern: kernels/reference/<family>.py and csrc/<family>.pyx, same public names."""
     import importlib
     for family, names in kernels.FAMILIES.items():
-        assert (ROOT / "tinygrad_vg" / "kernels" / "reference" / f"{family}.py").exists(), family
-        assert (ROOT / "csrc" / f"{family}.pyx").exists(), family
+        assert (Path(kernels.__file__).parent / "reference" / f"{family}.py").exists(), family
+        if (ROOT / "csrc").is_dir():   # a checkout (the installed package has no sources)
+            assert (ROOT / "csrc" / f"{family}.pyx").exists(), family
         reference = importlib.import_module(f"tinygrad_vg.kernels.reference.{family}")
         if kernels.compiled is None:
             continue
