@@ -200,12 +200,13 @@ def _ratio(run: dict) -> float | None:
     return value if _is_number(value) else None
 
 
-def _conclude_seed_figure(runs: list[dict]) -> str:
+def _conclude_seed_figure(runs: list[dict], key: str = "kind") -> str:
+    """key: what tells the nets apart (the kind; arch-seed-figure's variant)."""
     parts = []
-    for kind in dict.fromkeys(r.get("kind") for r in runs):
+    for kind in dict.fromkeys(r.get(key) for r in runs):
         phases = [f"{_change(_ratio(r))} " + ("at initialisation" if r.get("phase") == "init"
                                               else f"after {r.get('steps')} SGD steps")
-                  for r in runs if r.get("kind") == kind]
+                  for r in runs if r.get(key) == kind]
         parts.append(f"the {kind} net's gradient {_listing(phases)}")
     return f"Between the last and the first of {runs[0].get('depth')} blocks, {_listing(parts)}."
 
@@ -303,16 +304,6 @@ def _conclude_learning_speed(runs: list[dict]) -> str:
     return text[0].upper() + text[1:]
 
 
-def _conclude_arch_seed_figure(runs: list[dict]) -> str:
-    parts = []
-    for variant in dict.fromkeys(r.get("variant") for r in runs):
-        phases = [f"{_change(_ratio(r))} " + ("at initialisation" if r.get("phase") == "init"
-                                              else f"after {r.get('steps')} SGD steps")
-                  for r in runs if r.get("variant") == variant]
-        parts.append(f"the {variant} net's gradient {_listing(phases)}")
-    return f"Between the last and the first of {runs[0].get('depth')} blocks, {_listing(parts)}."
-
-
 def _conclude_arch_depth(runs: list[dict]) -> str:
     deepest = max(r["depth"] for r in runs if _is_number(r.get("depth")))
     parts = [f"the {r.get('variant')} net's gradient {_change(_ratio(r))}" for r in runs if r.get("depth") == deepest]
@@ -339,8 +330,8 @@ def _conclude_conv_depth(runs: list[dict]) -> str:
 CONCLUSIONS: dict[str, Callable[[list[dict]], str]] = {
     "seed-figure": _conclude_seed_figure, "activations": _conclude_activations, "init": _conclude_init,
     "depth": _conclude_depth, "recurrent": _conclude_recurrent, "learning-speed": _conclude_learning_speed,
-    "arch-seed-figure": _conclude_arch_seed_figure, "arch-depth": _conclude_arch_depth, "narx": _conclude_narx,
-    "conv-depth": _conclude_conv_depth,
+    "arch-seed-figure": lambda runs: _conclude_seed_figure(runs, "variant"), "arch-depth": _conclude_arch_depth,
+    "narx": _conclude_narx, "conv-depth": _conclude_conv_depth,
 }
 
 
