@@ -45,7 +45,7 @@ from . import architectures as _architectures
 from . import conv_experiments as _conv
 from ..io import atomic_write
 from ..tensor import Tensor
-from .probes import Probe, fit_log10_slope, layer_summary, log10_ratio, norm
+from .probes import Probe, fit_log10_slope
 from .progress import Progress
 from .stats import summarise
 
@@ -519,25 +519,9 @@ def _make_cell(cell: str, input_size: int, hidden: int, gate_bias: float, rng: n
 
 def measure_recurrent(cell: nn.Module, xs: np.ndarray, target: np.ndarray) -> dict:
     """Unroll `cell` over xs (T, N, D) from a zero state, loss = MSE(h_T, target); record
-    ||dL/dh_t|| for t = 0 .. T (h_0 is the initial state) and ||dL/dW|| of the shared weights."""
-    steps, batch, _ = xs.shape
-    hidden = cell.hidden_size
-    h = Tensor(np.zeros((batch, hidden)), requires_grad=True)
-    state: Any = (h, Tensor(np.zeros((batch, hidden)))) if isinstance(cell, nn.LSTMCell) else h
-    hs = [h]
-    for t in range(steps):
-        state = cell(Tensor(xs[t]), state)
-        h = state[0] if isinstance(state, tuple) else state
-        h.retain_grad()
-        hs.append(h)
-    loss = F.mse_loss(h, Tensor(target))
-    cell.zero_grad()
-    loss.backward()
-    norms = [norm(t.grad) if t.grad is not None else 0.0 for t in hs]
-    weight_norm = norm(np.array([norm(p.grad) for n, p in cell.named_parameters() if "weight" in n]))
-    return {"loss": float(loss.item()), "grad_h_norm": norms, "grad_W_norm": [weight_norm],
-            "log10_ratio_h": log10_ratio(norms[1], norms[-1]),
-            "act": [layer_summary(t.data)["std"] for t in hs]}
+    ||dL/dh_t|| for t = 0 .. T (h_0 is the initial state) and ||dL/dW|| of the shared weights.
+    One unroll serves the gated cells and NARX: architectures.measure_narx."""
+    return _architectures.measure_narx(cell, xs, target)
 
 
 @experiment("recurrent")
